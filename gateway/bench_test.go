@@ -1,0 +1,98 @@
+package gateway_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/publishgate/publishgate/gateway"
+	"github.com/publishgate/publishgate/internal/testkit"
+	"github.com/publishgate/publishgate/upstream"
+	"github.com/publishgate/publishgate/upstream/simulator"
+)
+
+const upstreamLatency = 50 * time.Millisecond
+
+// BenchmarkColdQuery100Bots measures a 100-bot query whose every bot is
+// fetched from a simulator answering in 50 ms (refresh: true bypasses the
+// cache), next to the floor: the same 100 GETs fired concurrently by the
+// bare upstream client. x-floor is the ratio of the two in this run.
+func BenchmarkColdQuery100Bots(b *testing.B) {
+	acct := testkit.Account("prod", 100)
+	sim := testkit.MustSimulator(b, simulator.WithAccounts(acct), simulator.WithFault(simulator.Fault{Latency: upstreamLatency}))
+	cfg := testkit.Config(b, sim.URL, acct)
+	cfg.Environments[0].Concurrency = 100
+	gw := testkit.MustGateway(b, cfg, gateway.Options{})
+	q := `query($refs: [BotRef!]!) { bots(refs: $refs) { id publishStatus(refresh: true) { status percentageComplete statusSummary { resourceType status } } } }`
+	vars := map[string]any{"refs": refs("prod", ids(acct)...)}
+
+	floor := measureFloor(b, sim.URL, acct)
+	testkit.Query(b, gw.URL, q, vars) // warm connections
+	b.ResetTimer()
+	start := time.Now()
+	for b.Loop() {
+		if resp := testkit.Query(b, gw.URL, q, vars); len(resp.Errors) > 0 {
+			b.Fatalf("errors: %+v", resp.Errors)
+		}
+	}
+	per := time.Since(start) / time.Duration(b.N)
+	b.ReportMetric(float64(per.Microseconds())/1000, "ms/query")
+	b.ReportMetric(float64(floor.Microseconds())/1000, "floor-ms")
+	b.ReportMetric(float64(per)/float64(upstreamLatency), "x-50ms")
+	b.ReportMetric(float64(per)/float64(floor), "x-floor")
+}
+
+// measureFloor times 100 concurrent GETs with the bare client, median of 5.
+func measureFloor(b *testing.B, url string, acct simulator.Account) time.Duration {
+	b.Helper()
+	c, err := upstream.New(url, upstream.Credentials{ClientID: acct.ClientID, ClientSecret: acct.ClientSecret},
+		upstream.WithConcurrency(len(acct.Bots)), upstream.WithHTTPClient(&http.Client{Transport: upstream.NewTransport(len(acct.Bots))}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var times []time.Duration
+	for range 6 {
+		start := time.Now()
+		var wg sync.WaitGroup
+		for _, bot := range acct.Bots {
+			wg.Go(func() { _, _ = c.PublishStatus(context.Background(), bot.ID) })
+		}
+		wg.Wait()
+		times = append(times, time.Since(start))
+	}
+	times = times[1:] // the first one opened the connections
+	for i := range times {
+		for j := i + 1; j < len(times); j++ {
+			if times[j] < times[i] {
+				times[i], times[j] = times[j], times[i]
+			}
+		}
+	}
+	return times[len(times)/2]
+}
+
+// BenchmarkWarmQueryBatchWait measures a warm 100-bot query under several
+// dataloader batch windows: the library's default of 16 ms puts a floor under
+// every query; list resolvers prime the loader, so a short window loses no
+// batching.
+func BenchmarkWarmQueryBatchWait(b *testing.B) {
+	acct := testkit.Account("prod", 100)
+	sim := testkit.MustSimulator(b, simulator.WithAccounts(acct))
+	q := `{ environments { bots { id publishStatus { status } } } }`
+	for _, wait := range []time.Duration{16 * time.Millisecond, time.Millisecond, 250 * time.Microsecond} {
+		b.Run(fmt.Sprintf("wait=%v", wait), func(b *testing.B) {
+			gw := testkit.MustGateway(b, testkit.Config(b, sim.URL, acct), gateway.Options{BatchWait: wait})
+			testkit.Query(b, gw.URL, q, nil)
+			before := sim.Simulator.Stats().Total
+			for b.Loop() {
+				testkit.Query(b, gw.URL, q, nil)
+			}
+			if n := sim.Simulator.Stats().Total - before; n != 0 {
+				b.Fatalf("%d upstream requests in a warm run", n)
+			}
+		})
+	}
+}

@@ -1,0 +1,101 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/publishgate/publishgate/graph"
+	"github.com/publishgate/publishgate/loader"
+	"github.com/publishgate/publishgate/playground"
+)
+
+// routes builds the HTTP routes.
+func (g *Gateway) routes(resolver *graph.Resolver, ready readiness, opts Options) http.Handler {
+	gql := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: resolver}))
+	gql.AddTransport(transport.Options{})
+	gql.AddTransport(transport.GET{})
+	gql.AddTransport(transport.POST{})
+	gql.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	gql.Use(extension.Introspection{})
+	if g.cfg.Limits.MaxComplexity > 0 {
+		gql.Use(extension.FixedComplexityLimit(g.cfg.Limits.MaxComplexity))
+	}
+	gql.SetErrorPresenter(graph.ErrorPresenter(g.log))
+	gql.SetRecoverFunc(graph.RecoverFunc(g.log))
+	gql.AroundResponses(graph.Warnings)
+
+	mux := http.NewServeMux()
+	mux.Handle("/graphql", g.limitRequest(loader.Middleware(g.Source, gql)))
+	mux.Handle("/playground", playground.Handler("publishgate", "/graphql", "/playground", playground.WithDefaultQuery(DefaultQuery)))
+	mux.Handle("/playground/", playground.Handler("publishgate", "/graphql", "/playground", playground.WithDefaultQuery(DefaultQuery)))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		detail := ready(ctx)
+		status, code := "ready", http.StatusOK
+		for _, v := range detail {
+			if v != "ok" && v != "in-process" {
+				status, code = "not ready", http.StatusServiceUnavailable
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		_ = json.NewEncoder(w).Encode(map[string]any{"status": status, "checks": detail})
+	})
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/playground", http.StatusFound)
+	})
+	return mux
+}
+
+// limitRequest bounds the body size and the duration of a GraphQL request.
+func (g *Gateway) limitRequest(next http.Handler) http.Handler {
+	maxBody := g.cfg.Limits.MaxBodyBytes
+	timeout := g.cfg.Limits.RequestTimeout.Duration()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if maxBody > 0 {
+			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		}
+		if timeout > 0 {
+			ctx, cancel := context.WithTimeout(r.Context(), timeout)
+			defer cancel()
+			r = r.WithContext(ctx)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// DefaultQuery is the query the Playground opens with: a dashboard over every
+// environment.
+const DefaultQuery = `# Where every bot stands, across every environment.
+{
+  summary { total successful failed inProgress neverPublished errors }
+  environments {
+    name
+    host
+    bots {
+      id
+      name
+      publishStatus {
+        status
+        percentageComplete
+        lastModifiedOn
+        statusSummary { resourceType status }
+        freshness { fetchedAt ageSeconds fromCache stale }
+      }
+    }
+  }
+}
+`

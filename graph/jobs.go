@@ -1,0 +1,204 @@
+package graph
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/publishgate/publishgate/catalog"
+	"github.com/publishgate/publishgate/graph/model"
+	"github.com/publishgate/publishgate/loader"
+	"github.com/publishgate/publishgate/upstream"
+)
+
+// ref checks an (environment, bot) reference before anything is loaded.
+func (r *Resolver) ref(envName, botID string) (*catalog.Environment, error) {
+	env, err := r.Catalog.Lookup(envName)
+	if err != nil {
+		return nil, &BotError{Environment: envName, BotID: botID, Err: err}
+	}
+	if !r.BotIDs.Valid(botID) {
+		return nil, &BotError{Environment: envName, BotID: botID, Err: fmt.Errorf("%w: %q is not a Kore.ai bot ID (st- followed by a UUID)", ErrBadInput, truncate(botID, 80))}
+	}
+	return env, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// publishJob loads one bot's job through the request's dataloader.
+func (r *Resolver) publishJob(ctx context.Context, envName, botID string, refresh bool) (*model.PublishJob, error) {
+	if _, err := r.ref(envName, botID); err != nil {
+		return nil, err
+	}
+	key := loader.Key{Environment: envName, BotID: botID, Refresh: refresh}
+	res, err := r.Jobs.For(ctx).Jobs.Load(ctx, key)()
+	if err != nil {
+		return nil, &BotError{Environment: envName, BotID: botID, Err: err}
+	}
+	if res.StaleReason != nil {
+		warn(ctx, &BotError{Environment: envName, BotID: botID, Err: res.StaleReason})
+	}
+	if res.Job == nil {
+		return nil, nil
+	}
+	return r.toModel(res), nil
+}
+
+func (r *Resolver) toModel(res loader.Result) *model.PublishJob {
+	age := r.now().Sub(res.FetchedAt).Seconds()
+	if age < 0 {
+		age = 0
+	}
+	return &model.PublishJob{Job: res.Job, Freshness: model.Freshness{
+		FetchedAt:  res.FetchedAt,
+		AgeSeconds: age,
+		FromCache:  res.FromCache,
+		Stale:      res.Stale,
+	}}
+}
+
+// primeIfRequested starts loading every bot's job in one batch when the
+// current field's selection asks for publishStatus, so that the field
+// resolvers of the list find their answers on the way.
+func (r *Resolver) primeIfRequested(ctx context.Context, bots []*catalog.Bot) {
+	refresh, ok := requestedPublishStatus(ctx)
+	if !ok {
+		return
+	}
+	keys := make([]loader.Key, 0, len(bots))
+	for _, b := range bots {
+		if b != nil {
+			keys = append(keys, loader.Key{Environment: b.Environment, BotID: b.ID, Refresh: refresh})
+		}
+	}
+	r.Jobs.For(ctx).Prime(ctx, keys)
+}
+
+// requestedPublishStatus reports whether the current field (a list of Bot)
+// selects publishStatus, and with which refresh argument. When several
+// selections disagree, the plain one is primed.
+func requestedPublishStatus(ctx context.Context) (refresh, ok bool) {
+	oc := graphql.GetOperationContext(ctx)
+	if oc == nil {
+		return false, false
+	}
+	refresh = true
+	for _, f := range graphql.CollectFieldsCtx(ctx, []string{"Bot"}) {
+		if f.Name != "publishStatus" {
+			continue
+		}
+		ok = true
+		if v, isBool := f.ArgumentMap(oc.Variables)["refresh"].(bool); !isBool || !v {
+			refresh = false
+		}
+	}
+	return refresh && ok, ok
+}
+
+// loadAll loads the jobs of bots and returns one outcome per bot.
+func (r *Resolver) loadAll(ctx context.Context, bots []catalog.Bot) []loader.Outcome {
+	keys := make([]loader.Key, len(bots))
+	for i, b := range bots {
+		keys[i] = loader.Key{Environment: b.Environment, BotID: b.ID}
+	}
+	results, errs := r.Jobs.For(ctx).Jobs.LoadMany(ctx, keys)()
+	out := make([]loader.Outcome, len(bots))
+	for i := range bots {
+		out[i].Result = results[i]
+		if errs != nil {
+			out[i].Err = errs[i]
+		}
+	}
+	return out
+}
+
+// summarise counts the states of bots.
+func (r *Resolver) summarise(ctx context.Context, bots []catalog.Bot) *model.PublishSummary {
+	s := &model.PublishSummary{Total: len(bots)}
+	for _, o := range r.loadAll(ctx, bots) {
+		switch {
+		case o.Err != nil:
+			s.Errors++
+		case o.Result.Job == nil:
+			s.NeverPublished++
+		default:
+			switch o.Result.Job.Status {
+			case upstream.StateSuccessful:
+				s.Successful++
+			case upstream.StateFailed:
+				s.Failed++
+			case upstream.StateInProgress:
+				s.InProgress++
+			default:
+				s.Unknown++
+			}
+		}
+	}
+	return s
+}
+
+// addErrorAt reports err at the current path extended by elems, without
+// failing the field.
+func addErrorAt(ctx context.Context, err error, elems ...ast.PathElement) {
+	path := append(ast.Path{}, graphql.GetPath(ctx)...)
+	path = append(path, elems...)
+	graphql.AddError(ctx, &gqlerror.Error{Path: path, Err: err, Message: err.Error()})
+}
+
+// warnings collects the upstream failures hidden behind stale answers of one
+// response; they are reported in extensions.warnings, not as errors, because
+// the data is there.
+type warnings struct {
+	mu   sync.Mutex
+	list []map[string]any
+}
+
+type warningsKey struct{}
+
+func warn(ctx context.Context, err *BotError) {
+	w, ok := ctx.Value(warningsKey{}).(*warnings)
+	if !ok {
+		return
+	}
+	entry := map[string]any{
+		"path":        graphql.GetPath(ctx),
+		"code":        Code(err),
+		"environment": err.Environment,
+		"botId":       err.BotID,
+		"message":     "served stale: " + err.Error(),
+	}
+	if Code(err) == CodeUpstreamRateLimited {
+		entry["retryAfterSeconds"] = retryAfterSeconds(err)
+	}
+	w.mu.Lock()
+	w.list = append(w.list, entry)
+	w.mu.Unlock()
+}
+
+// Warnings is a response middleware (handler.AroundResponses) that adds
+// extensions.warnings to responses that served stale data.
+func Warnings(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+	w := &warnings{}
+	resp := next(context.WithValue(ctx, warningsKey{}, w))
+	if resp == nil {
+		return nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.list) > 0 {
+		if resp.Extensions == nil {
+			resp.Extensions = map[string]any{}
+		}
+		resp.Extensions["warnings"] = w.list
+	}
+	return resp
+}

@@ -1,0 +1,83 @@
+// Command publishgate is a GraphQL gateway that tells platform teams, in one
+// request, where every Kore.ai bot stands in its publish pipeline across
+// every environment they run.
+//
+// Usage:
+//
+//	publishgate [--config FILE] [--addr HOST:PORT] [--redis URL] [--demo]
+//	publishgate simulate --addr HOST:PORT [--config FILE]
+//	publishgate check --config FILE
+//	publishgate token [flags]
+//
+// With no configuration it serves a demo backed by a built-in Kore.ai
+// simulator. See README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		if !errors.Is(err, errUsage) {
+			fmt.Fprintln(os.Stderr, "publishgate:", err)
+		}
+		os.Exit(exitCode(err))
+	}
+}
+
+// errUsage marks an error already explained to the user (bad flags).
+var errUsage = errors.New("usage")
+
+func exitCode(err error) int {
+	if errors.Is(err, errUsage) {
+		return 2
+	}
+	return 1
+}
+
+// run is the whole program, with its environment injected so tests can run
+// it in-process.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "serve":
+			return runServe(ctx, args[1:], getenv, stdout, stderr)
+		case "simulate":
+			return runSimulate(ctx, args[1:], getenv, stdout, stderr)
+		case "check":
+			return runCheck(args[1:], getenv, stdout, stderr)
+		case "token":
+			return runToken(args[1:], getenv, stdout, stderr)
+		case "help", "-h", "--help":
+			fmt.Fprint(stdout, usageText)
+			return nil
+		}
+	}
+	return runServe(ctx, args, getenv, stdout, stderr)
+}
+
+const usageText = `publishgate: where every Kore.ai bot stands in its publish pipeline.
+
+Usage:
+  publishgate [serve] [--config FILE] [--addr HOST:PORT] [--redis URL] [--demo]
+      Serve the GraphQL gateway. With no configuration: the demo.
+  publishgate simulate [--addr HOST:PORT] [--config FILE]
+      Run the Kore.ai simulator alone.
+  publishgate check --config FILE
+      Validate a configuration; list every problem by key.
+  publishgate token [--secret-env VAR] [--environments a,b|*] [--publish] [--ttl 1h]
+      Mint a caller JWT for trying the gateway with auth on.
+
+Every flag also reads an environment variable: PUBLISHGATE_CONFIG,
+PUBLISHGATE_ADDR, PUBLISHGATE_REDIS_URL, PUBLISHGATE_DEMO.
+`
