@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/publishgate/publishgate/cache"
 	"github.com/publishgate/publishgate/catalog"
 	"github.com/publishgate/publishgate/config"
@@ -43,6 +45,8 @@ type Gateway struct {
 	log     *slog.Logger
 	handler http.Handler
 	closers []func() error
+	// redis is the shared Redis client, nil when none is configured.
+	redis redis.UniversalClient
 	// Source answers publish-status lookups (exposed for benchmarks).
 	Source *loader.Source
 }
