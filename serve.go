@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/publishgate/publishgate/config"
 	"github.com/publishgate/publishgate/gateway"
 )
@@ -76,6 +78,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	redis.SetLogger(redisLogger{logger})
 	if err := checkExposure(cfg, isDemo, logger); err != nil {
 		return err
 	}
@@ -92,17 +95,24 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	base := "http://" + ln.Addr().String()
 	if isDemo {
-		fmt.Fprintf(stdout, "publishgate demo: %d environments on a built-in Kore.ai simulator, in-process cache, auth off.\n", len(cfg.Environments))
+		cacheKind := "in-process cache"
+		if cfg.Redis.URL != "" || len(cfg.Redis.Addrs) > 0 {
+			cacheKind = "Redis cache"
+		}
+		fmt.Fprintf(stdout, "publishgate demo: %d environments on a built-in Kore.ai simulator, %s, auth off.\n", len(cfg.Environments), cacheKind)
 	}
-	fmt.Fprintf(stdout, "publishgate serving %s/graphql\nPlayground: %s/playground\n", base, base)
+	fmt.Fprintf(stdout, "publishgate serving %s/graphql\nStatus board: %s/board\nPlayground: %s/playground\n", base, base, base)
 	return serveUntilDone(ctx, ln, gw.Handler(), cfg.Limits.RequestTimeout.Duration(), logger)
 }
 
 // checkExposure refuses to serve an open gateway on a non-loopback address
-// unless the configuration says so explicitly.
+// unless the configuration says so explicitly, warns loudly when the gateway
+// is open, and says which caller authentication is on otherwise.
 func checkExposure(cfg *config.Config, isDemo bool, logger *slog.Logger) error {
-	if cfg.Auth != nil {
-		return errors.New("auth: caller authentication is not available in this build; remove the auth section (the gateway is then open) and keep it on a loopback address")
+	if a := cfg.Auth; a != nil {
+		// Which verifiers are on, never their keys.
+		logger.Info("caller authentication on", "hmac", a.HMACSecret != "", "jwksURL", a.JWKSURL, "issuer", a.Issuer, "audience", a.Audience)
+		return nil
 	}
 	host, _, err := net.SplitHostPort(cfg.Listen)
 	if err != nil {

@@ -40,6 +40,9 @@ func runToken(args []string, getenv func(string) string, stdout, stderr io.Write
 			auth = *cfg.Auth
 		}
 	}
+	if *cfgPath != "" && auth.HMACSecret == "" && auth.JWKSURL != "" {
+		return errors.New("token: this gateway verifies tokens with keys from auth.jwksURL only; get tokens from that identity provider")
+	}
 	secret := getenv(*secretEnv)
 	if secret == "" && auth.HMACSecret.Reveal() != "" {
 		secret = auth.HMACSecret.Reveal()

@@ -37,8 +37,15 @@ type Config struct {
 	Auth *Auth `yaml:"auth,omitempty"`
 	// Limits bound what one GraphQL request may cost.
 	Limits Limits `yaml:"limits"`
+	// Security holds the switches of the GraphQL endpoint: persisted
+	// queries, introspection, the Playground.
+	Security Security `yaml:"security"`
+	// CORS lists the browser origins allowed to call the gateway.
+	CORS CORS `yaml:"cors"`
 	// Upstream holds the defaults for requests to Kore.ai.
 	Upstream Upstream `yaml:"upstream"`
+	// Tracing configures OpenTelemetry tracing; off unless an endpoint is set.
+	Tracing Tracing `yaml:"tracing"`
 	// Environments are the Kore.ai hosts served, in configuration order.
 	Environments []Environment `yaml:"environments"`
 
@@ -124,6 +131,39 @@ type Limits struct {
 	MaxRootFields int `yaml:"maxRootFields"`
 	// MaxBatch is the most operations in one batched (JSON array) request.
 	MaxBatch int `yaml:"maxBatch"`
+	// MaxTokens is the most lexical tokens a query document may have; it
+	// bounds the work of parsing and validating before any limit above can
+	// be measured.
+	MaxTokens int `yaml:"maxTokens"`
+	// ParseTimeout bounds parsing and validating one document, measured
+	// (gqlgen cannot interrupt them; MaxTokens bounds their work): a
+	// document that took longer is refused instead of executed. Generous
+	// by default, so that only a pathological document, or a process too
+	// overloaded to serve it in time, trips it.
+	ParseTimeout Duration `yaml:"parseTimeout"`
+}
+
+// Security configures what the GraphQL endpoint accepts beyond the limits.
+type Security struct {
+	// PersistedQueriesOnly refuses every operation that is not in
+	// PersistedQueries (no ad-hoc queries, no APQ registration).
+	PersistedQueriesOnly bool `yaml:"persistedQueriesOnly"`
+	// PersistedQueries is a JSON file mapping the SHA-256 hex of each
+	// allowed document to the document, loaded at start.
+	PersistedQueries string `yaml:"persistedQueries,omitempty"`
+	// APQTTL is how long an automatically persisted query is kept.
+	APQTTL Duration `yaml:"apqTTL"`
+	// Introspection answers __schema and __type queries.
+	Introspection bool `yaml:"introspection"`
+	// Playground serves GraphiQL at /playground.
+	Playground bool `yaml:"playground"`
+}
+
+// CORS configures cross-origin requests from browsers.
+type CORS struct {
+	// AllowedOrigins are the origins (scheme://host[:port]) whose pages may
+	// call /graphql; empty allows none but the gateway's own.
+	AllowedOrigins []string `yaml:"allowedOrigins,omitempty"`
 }
 
 // Upstream configures requests to Kore.ai in general.
@@ -133,6 +173,31 @@ type Upstream struct {
 	Timeout Duration `yaml:"timeout"`
 	// Retries is how many times a failed idempotent request is retried.
 	Retries int `yaml:"retries"`
+	// Breaker configures the circuit breaker of every environment.
+	Breaker Breaker `yaml:"breaker"`
+}
+
+// Breaker configures the per-environment circuit breaker: after Failures
+// consecutive upstream-health failures (5xx, timeouts, connection errors;
+// not 400, 401 or 429) the environment's calls are refused at once for
+// OpenFor, then one probe decides whether it closes or opens again.
+type Breaker struct {
+	// Failures opens the breaker; 0 turns the breaker off.
+	Failures int `yaml:"failures"`
+	// OpenFor is how long it stays open before the half-open probe.
+	OpenFor Duration `yaml:"openFor"`
+}
+
+// Tracing configures OpenTelemetry tracing: spans for each GraphQL
+// operation and upstream call, W3C trace context taken from callers.
+type Tracing struct {
+	// OTLPEndpoint is the OTLP/HTTP collector, such as
+	// http://otel-collector:4318 (/v1/traces is added when the URL has no
+	// path); empty turns tracing off.
+	OTLPEndpoint string `yaml:"otlpEndpoint,omitempty"`
+	// SampleRatio is the share of traces started here that are recorded
+	// (0 to 1); a caller's sampling decision is followed.
+	SampleRatio float64 `yaml:"sampleRatio"`
 }
 
 // PathStyle chooses which of the two documented paths of the Publish Status
@@ -168,6 +233,10 @@ type Environment struct {
 	Timeout Duration `yaml:"timeout"`
 	// Concurrency is how many requests to this host may be in flight.
 	Concurrency int `yaml:"concurrency"`
+	// MaxQueued is how many lookups may wait for one of those slots before
+	// more are refused at once (UPSTREAM_UNAVAILABLE, or stale data); 0
+	// means 4 × concurrency.
+	MaxQueued int `yaml:"maxQueued"`
 	// RatePerMinute bounds requests to the whole environment, shared by all
 	// replicas through Redis when configured; 0 means no limit.
 	RatePerMinute int `yaml:"ratePerMinute"`

@@ -33,11 +33,20 @@ func Default() *Config {
 			MaxAliases:        200,
 			MaxRootFields:     50,
 			MaxBatch:          10,
+			MaxTokens:         25000,
+			ParseTimeout:      Duration(10 * time.Second),
+		},
+		Security: Security{
+			APQTTL:        Duration(24 * time.Hour),
+			Introspection: true,
+			Playground:    true,
 		},
 		Upstream: Upstream{
 			Timeout: Duration(5 * time.Second),
 			Retries: 2,
+			Breaker: Breaker{Failures: 5, OpenFor: Duration(30 * time.Second)},
 		},
+		Tracing: Tracing{SampleRatio: 1},
 	}
 }
 

@@ -124,16 +124,24 @@ func (c *Config) validate() []Problem {
 		{"limits.maxAliases", int64(c.Limits.MaxAliases)},
 		{"limits.maxRootFields", int64(c.Limits.MaxRootFields)},
 		{"limits.maxBatch", int64(c.Limits.MaxBatch)},
+		{"limits.maxTokens", int64(c.Limits.MaxTokens)},
 	} {
 		if l.value <= 0 {
 			ch.add(l.key, "must be greater than 0")
 		}
 	}
 	positive(ch, "limits.requestTimeout", c.Limits.RequestTimeout)
+	positive(ch, "limits.parseTimeout", c.Limits.ParseTimeout)
+	c.validateSecurity(ch)
 	positive(ch, "upstream.timeout", c.Upstream.Timeout)
 	if c.Upstream.Retries < 0 || c.Upstream.Retries > 10 {
 		ch.add("upstream.retries", "must be between 0 and 10")
 	}
+	if c.Upstream.Breaker.Failures < 0 || c.Upstream.Breaker.Failures > 1000 {
+		ch.add("upstream.breaker.failures", "must be between 0 (no breaker) and 1000")
+	}
+	positive(ch, "upstream.breaker.openFor", c.Upstream.Breaker.OpenFor)
+	c.validateTracing(ch)
 	c.validateEnvironments(ch, botID)
 	return ch.problems
 }
@@ -212,6 +220,32 @@ func (c *Config) validateAuth(ch *checker) {
 	}
 }
 
+func (c *Config) validateSecurity(ch *checker) {
+	positive(ch, "security.apqTTL", c.Security.APQTTL)
+	if c.Security.PersistedQueriesOnly && c.Security.PersistedQueries == "" {
+		ch.add("security.persistedQueries", "is required with persistedQueriesOnly: true (a JSON file of sha256 -> document)")
+	}
+	for i, o := range c.CORS.AllowedOrigins {
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil ||
+			u.Path != "" || u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(o, "/") {
+			ch.add(fmt.Sprintf("cors.allowedOrigins[%d]", i), "must be an origin such as https://dashboard.example.com (scheme, host, optional port; no path, no wildcard)")
+		}
+	}
+}
+
+func (c *Config) validateTracing(ch *checker) {
+	if c.Tracing.SampleRatio < 0 || c.Tracing.SampleRatio > 1 {
+		ch.add("tracing.sampleRatio", "must be between 0 and 1")
+	}
+	if ep := c.Tracing.OTLPEndpoint; ep != "" {
+		u, err := url.Parse(ep)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+			ch.add("tracing.otlpEndpoint", "must be an http or https URL of an OTLP/HTTP collector, such as http://otel-collector:4318")
+		}
+	}
+}
+
 func isLoopback(host string) bool {
 	if host == "localhost" {
 		return true
@@ -246,6 +280,9 @@ func (c *Config) validateEnvironments(ch *checker, botID *regexp.Regexp) {
 		positive(ch, key+".timeout", e.Timeout)
 		if e.Concurrency < 1 || e.Concurrency > 1024 {
 			ch.add(key+".concurrency", "must be between 1 and 1024")
+		}
+		if e.MaxQueued < 0 || e.MaxQueued > 100_000 {
+			ch.add(key+".maxQueued", "must be between 0 (4 × concurrency) and 100000")
 		}
 		for _, r := range []struct {
 			name  string

@@ -14,11 +14,16 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/publishgate/publishgate/budget"
 	"github.com/publishgate/publishgate/cache"
 	"github.com/publishgate/publishgate/catalog"
 	"github.com/publishgate/publishgate/config"
 	"github.com/publishgate/publishgate/graph"
+	"github.com/publishgate/publishgate/live"
 	"github.com/publishgate/publishgate/loader"
+	"github.com/publishgate/publishgate/metrics"
+	"github.com/publishgate/publishgate/publish"
+	"github.com/publishgate/publishgate/telemetry"
 	"github.com/publishgate/publishgate/upstream"
 )
 
@@ -37,6 +42,22 @@ type Options struct {
 	Demo bool
 	// BatchWait overrides the dataloader batch window (default loader.DefaultWait).
 	BatchWait time.Duration
+	// OnRedisError is called with every failed Redis call, for metrics.
+	OnRedisError func(error)
+	// RedisHooks are added to the Redis client (instrumentation, tests).
+	RedisHooks []redis.Hook
+	// RedisTimeout bounds each Redis call (default 500ms): a slow Redis
+	// degrades the cache, never the answers.
+	RedisTimeout time.Duration
+	// LocalCacheEntries bounds the in-process copy kept in front of Redis
+	// (default 100,000); benchmarks set it to 1 to measure the Redis path.
+	LocalCacheEntries int
+	// Metrics receives the gateway's metrics (default: a fresh registry,
+	// served at /metrics).
+	Metrics *metrics.Metrics
+	// Tracing makes the spans (default: from the configuration's tracing
+	// section, off when it names no endpoint).
+	Tracing *telemetry.Tracing
 }
 
 // Gateway is a configured publishgate.
@@ -47,8 +68,14 @@ type Gateway struct {
 	closers []func() error
 	// redis is the shared Redis client, nil when none is configured.
 	redis redis.UniversalClient
+	// sec holds the caller verifier and persisted queries (security.go).
+	sec *security
+	// obs holds the metrics, tracing and access log (observability.go).
+	obs *observability
 	// Source answers publish-status lookups (exposed for benchmarks).
 	Source *loader.Source
+	// Live runs the publishStatusChanged pollers (live.go).
+	Live *live.Hub
 }
 
 // New builds a gateway from a validated configuration.
@@ -59,7 +86,13 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, error
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	g := &Gateway{cfg: cfg, log: opts.Logger}
+	obs, err := newObservability(cfg, opts)
+	if err != nil {
+		return nil, err
+	}
+	opts.Logger = slog.New(requestIDHandler{opts.Logger.Handler()})
+	g := &Gateway{cfg: cfg, log: opts.Logger, obs: obs}
+	g.closers = append(g.closers, obs.close)
 
 	botIDs, err := upstream.NewBotIDValidator(cfg.BotIDPattern)
 	if err != nil {
@@ -74,6 +107,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, error
 		hc = &http.Client{Transport: upstream.NewTransport(maxConc)}
 	}
 	fetchers := make(map[string]loader.Fetcher, len(cfg.Environments))
+	starters := make(map[string]publish.Starter, len(cfg.Environments))
 	envs := make([]catalog.Environment, 0, len(cfg.Environments))
 	for _, e := range cfg.Environments {
 		client, err := upstream.New(e.Host, upstream.Credentials{
@@ -89,11 +123,16 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, error
 			upstream.WithRetries(cfg.Upstream.Retries, 100*time.Millisecond),
 			upstream.WithBotIDValidator(botIDs),
 			upstream.WithClock(opts.Now),
+			obs.clientOption(cfg, e, opts.Logger),
 		)
 		if err != nil {
 			return nil, fmt.Errorf("environment %s: %w", e.Name, err)
 		}
+		if err := obs.addClient(e.Name, client); err != nil {
+			return nil, fmt.Errorf("environment %s: metrics: %w", e.Name, err)
+		}
 		fetchers[e.Name] = client
+		starters[e.Name] = client
 		ce := catalog.Environment{Name: e.Name, Host: e.Host}
 		for _, b := range e.Bots {
 			ce.Bots = append(ce.Bots, catalog.Bot{ID: b.ID, Name: b.Name})
@@ -111,21 +150,30 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, error
 		NotFoundTTL:   cfg.Cache.NotFoundTTL.Duration(),
 		StaleFor:      cfg.Cache.StaleFor.Duration(),
 	}
-	jobCache, ready, closeCache, err := newJobCache(ctx, cfg, policy, opts)
+	store, err := g.newJobCache(cfg, policy, opts)
 	if err != nil {
 		return nil, err
 	}
-	g.closers = append(g.closers, closeCache)
+	g.closers = append(g.closers, store.close)
 
 	wait := loader.DefaultWait
 	if opts.BatchWait > 0 {
 		wait = opts.BatchWait
 	}
-	g.Source = loader.NewSource(jobCache, policy, fetchers,
+	hooks := obs.loaderHooks()
+	srcOpts := []loader.Option{
 		loader.WithWait(wait),
 		loader.WithClock(opts.Now),
 		loader.WithLogger(opts.Logger),
-	)
+		loader.WithBudget(store.budget),
+		loader.WithHooks(hooks),
+	}
+	if store.filler != nil {
+		srcOpts = append(srcOpts, loader.WithFiller(store.filler))
+	}
+	g.Source = loader.NewSource(store.cache, policy, fetchers, srcOpts...)
+	g.closers = append(g.closers, func() error { g.Source.Close(); return nil })
+	publisher := g.setupLive(ctx, policy, starters, opts)
 	resolver := &graph.Resolver{
 		Catalog:           cat,
 		Jobs:              g.Source,
@@ -133,8 +181,14 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, error
 		MaxBotsPerRequest: cfg.Limits.MaxBotsPerRequest,
 		Logger:            opts.Logger.With("component", "graph"),
 		Now:               opts.Now,
+		Live:              g.Live,
+		Publisher:         publisher,
 	}
-	g.handler = g.routes(resolver, ready, opts)
+	if g.sec, err = g.setupSecurity(ctx); err != nil {
+		_ = g.Close()
+		return nil, err
+	}
+	g.handler = g.routes(resolver, store.ready, opts)
 	return g, nil
 }
 
@@ -153,15 +207,120 @@ func (g *Gateway) Close() error {
 	return errors.Join(errs...)
 }
 
-// readiness reports whether a dependency answers.
+// readiness reports whether each dependency answers: "ok", "in-process",
+// or what is wrong.
 type readiness func(ctx context.Context) map[string]string
 
-// newJobCache chooses the cache: Redis when configured, in-process otherwise.
-func newJobCache(_ context.Context, cfg *config.Config, policy cache.Policy, opts Options) (cache.JobCache, readiness, func() error, error) {
-	if cfg.Redis.URL != "" || len(cfg.Redis.Addrs) > 0 {
-		return nil, nil, nil, errors.New("redis: the shared Redis cache is not available in this build; remove redis from the configuration to use the in-process cache")
+// jobStore is what newJobCache builds: the cache the loader reads, and the
+// pieces that share it across replicas (nil without Redis).
+type jobStore struct {
+	cache  cache.JobCache
+	filler cache.Filler
+	budget budget.Budget
+	ready  readiness
+	close  func() error
+}
+
+// newJobCache chooses the cache: a local copy in front of Redis when Redis is
+// configured (shared by every replica, with cross-replica fill locks and a
+// shared upstream budget), the in-process cache and budget otherwise.
+func (g *Gateway) newJobCache(cfg *config.Config, policy cache.Policy, opts Options) (*jobStore, error) {
+	limits := envLimits(cfg)
+	local := cache.NewMemory(policy, cache.WithClock(opts.Now), cache.WithMaxEntries(opts.LocalCacheEntries))
+	if cfg.Redis.URL == "" && len(cfg.Redis.Addrs) == 0 {
+		return &jobStore{
+			cache:  local,
+			budget: budget.NewLocal(limits),
+			ready:  func(context.Context) map[string]string { return map[string]string{"cache": "in-process"} },
+			close:  func() error { return nil },
+		}, nil
 	}
-	m := cache.NewMemory(policy, cache.WithClock(opts.Now))
-	ready := func(context.Context) map[string]string { return map[string]string{"cache": "in-process"} }
-	return m, ready, func() error { return nil }, nil
+	timeout := opts.RedisTimeout
+	if timeout <= 0 {
+		timeout = 500 * time.Millisecond
+	}
+	client, err := newRedisClient(cfg.Redis, timeout)
+	if err != nil {
+		return nil, err
+	}
+	g.redis = client
+	for _, h := range opts.RedisHooks {
+		client.AddHook(h)
+	}
+	onErr := func(err error) {
+		g.obs.metrics.RedisError()
+		if opts.OnRedisError != nil {
+			opts.OnRedisError(err)
+		}
+	}
+	tiered := cache.NewTiered(local, cache.NewRedis(client, policy), policy,
+		cache.WithTieredClock(opts.Now), cache.WithErrorHook(onErr), cache.WithSharedTimeout(timeout))
+	maxTimeout := cfg.Upstream.Timeout.Duration()
+	for _, e := range cfg.Environments {
+		maxTimeout = max(maxTimeout, e.Timeout.Duration())
+	}
+	filler := cache.NewRedisFiller(client, tiered, maxTimeout+time.Second, opts.Logger)
+	return &jobStore{
+		cache:  tiered,
+		filler: filler,
+		budget: budget.NewRedis(client, limits, opts.Logger, onErr),
+		ready: func(ctx context.Context) map[string]string {
+			if err := client.Ping(ctx).Err(); err != nil {
+				return map[string]string{"redis": "unreachable: " + err.Error()}
+			}
+			return map[string]string{"redis": "ok"}
+		},
+		close: func() error { return errors.Join(filler.Close(), client.Close()) },
+	}, nil
+}
+
+// newRedisClient builds a go-redis UniversalClient: one node from url, a
+// cluster from addrs, or Sentinels from addrs with masterName. Timeouts are
+// short: a slow Redis must degrade the cache, never the answers.
+func newRedisClient(rc config.Redis, timeout time.Duration) (redis.UniversalClient, error) {
+	o := &redis.UniversalOptions{
+		Addrs:        rc.Addrs,
+		MasterName:   rc.MasterName,
+		Password:     rc.Password.Reveal(),
+		DialTimeout:  timeout,
+		ReadTimeout:  timeout,
+		WriteTimeout: timeout,
+		// A cold batch coordinates every missing bot at once (fill lock,
+		// budget, write-back): the pool must not be what it waits for.
+		PoolSize:     256,
+		MinIdleConns: 4,
+		PoolTimeout:  2 * timeout,
+		MaxRetries:   1,
+	}
+	// One dial attempt per call: while Redis is down, a call must fail fast
+	// (the caller pauses Redis and carries on without it), not retry dials.
+	const dialerRetries = 1
+	switch {
+	case rc.MasterName != "":
+		return redis.NewUniversalClient(o), nil
+	case rc.URL == "":
+		co := o.Cluster()
+		co.DialerRetries = dialerRetries
+		return redis.NewClusterClient(co), nil
+	}
+	u, err := redis.ParseURL(rc.URL)
+	if err != nil {
+		return nil, fmt.Errorf("redis.url: %w", err)
+	}
+	so := o.Simple()
+	so.Network, so.Addr, so.DB, so.Username, so.TLSConfig, so.Protocol = u.Network, u.Addr, u.DB, u.Username, u.TLSConfig, u.Protocol
+	if so.Password == "" {
+		so.Password = u.Password
+	}
+	so.DialerRetries = dialerRetries
+	return redis.NewClient(so), nil
+}
+
+// envLimits returns the upstream budget of each environment.
+func envLimits(cfg *config.Config) func(env string) budget.Limits {
+	m := make(map[string]budget.Limits, len(cfg.Environments))
+	for _, e := range cfg.Environments {
+		m[e.Name] = budget.Limits{EnvPerMinute: e.RatePerMinute, BotPerMinute: e.BotRatePerMinute, BotPerHour: e.BotRatePerHour}
+	}
+	return func(env string) budget.Limits { return m[env] }
 }

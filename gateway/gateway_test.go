@@ -191,22 +191,44 @@ func TestCacheFreshnessAndStaleOnError(t *testing.T) {
 		t.Fatalf("warm freshness = %+v", f)
 	}
 
-	// Past the TTL with the upstream down: the last good answer, stale, with
-	// the failure reported as a warning rather than an error.
+	// Past the TTL (within the stale-while-revalidate window): the stale
+	// answer at once, while one refresh runs in the background.
 	clk.Add(25 * time.Second)
 	sim.Simulator.SetFault(simulator.Fault{ErrorRate: 1, ErrorStatus: 503})
 	third, resp := get()
-	if len(resp.Errors) != 0 {
-		t.Fatalf("errors while stale data was available: %+v", resp.Errors)
+	if len(resp.Errors) != 0 || resp.Extensions["warnings"] != nil {
+		t.Fatalf("stale-while-revalidate answer: errors %+v, extensions %v", resp.Errors, resp.Extensions)
 	}
 	for i, b := range third {
-		if b.PublishStatus == nil || !b.PublishStatus.Freshness.Stale || b.PublishStatus.Status != "SUCCESSFUL" {
+		if b.PublishStatus == nil || !b.PublishStatus.Freshness.Stale || !b.PublishStatus.Freshness.FromCache {
 			t.Fatalf("bots[%d] = %+v, want the stale answer", i, b)
 		}
 	}
-	warnings, _ := resp.Extensions["warnings"].([]any)
-	if len(warnings) != 5 || !strings.Contains(fmt.Sprint(warnings[0]), "UPSTREAM_UNAVAILABLE") {
-		t.Fatalf("extensions.warnings = %v", resp.Extensions["warnings"])
+	testkit.Eventually(t, 5*time.Second, "the background refreshes never reached the upstream", func() bool {
+		return sim.Simulator.Stats().ByStatus["503"] == 5
+	})
+	// The refreshes failed: the next answers are still the stale ones, now
+	// with the failure reported as a warning, not an error, and no new
+	// upstream request until the retry interval has passed.
+	var warnings []any
+	testkit.Eventually(t, 5*time.Second, "the failed refresh was never reported", func() bool {
+		_, resp = get()
+		warnings, _ = resp.Extensions["warnings"].([]any)
+		return len(warnings) == 5
+	})
+	if len(resp.Errors) != 0 || !strings.Contains(fmt.Sprint(warnings[0]), "UPSTREAM_UNAVAILABLE") {
+		t.Fatalf("errors %+v, warnings %v", resp.Errors, warnings)
+	}
+	if n := sim.Simulator.Stats().ByStatus["503"]; n != 5 {
+		t.Fatalf("%d failing requests, want 5: a failed refresh is not retried at once", n)
+	}
+
+	// Beyond the window, within staleFor: fetched now, failing, stale served.
+	clk.Add(time.Minute)
+	fourth, resp := get()
+	warnings, _ = resp.Extensions["warnings"].([]any)
+	if len(resp.Errors) != 0 || len(warnings) != 5 || !fourth[0].PublishStatus.Freshness.Stale {
+		t.Fatalf("errors %+v, warnings %v, data %+v", resp.Errors, warnings, fourth[0])
 	}
 
 	// Past staleFor the entry is gone: the failure is an error again.

@@ -12,6 +12,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/ast"
 
+	"github.com/publishgate/publishgate/board"
 	"github.com/publishgate/publishgate/graph"
 	"github.com/publishgate/publishgate/loader"
 	"github.com/publishgate/publishgate/playground"
@@ -19,12 +20,14 @@ import (
 
 // routes builds the HTTP routes.
 func (g *Gateway) routes(resolver *graph.Resolver, ready readiness, opts Options) http.Handler {
-	gql := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: resolver}))
+	gql := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: resolver, Complexity: complexity(resolver.Catalog)}))
 	gql.AddTransport(transport.Options{})
 	gql.AddTransport(transport.GET{})
+	g.addSubscriptionTransports(gql) // WebSocket, and SSE before POST (live.go)
 	gql.AddTransport(transport.POST{})
 	gql.SetQueryCache(lru.New[*ast.QueryDocument](1000))
-	gql.Use(extension.Introspection{})
+	gql.Use(graphqlObserver{g.obs}) // first: outermost, so it sees every answer
+	g.secureGraphQL(gql, g.sec, opts.Demo)
 	if g.cfg.Limits.MaxComplexity > 0 {
 		gql.Use(extension.FixedComplexityLimit(g.cfg.Limits.MaxComplexity))
 	}
@@ -33,9 +36,22 @@ func (g *Gateway) routes(resolver *graph.Resolver, ready readiness, opts Options
 	gql.AroundResponses(graph.Warnings)
 
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", g.limitRequest(loader.Middleware(g.Source, gql)))
-	mux.Handle("/playground", playground.Handler("publishgate", "/graphql", "/playground", playground.WithDefaultQuery(DefaultQuery)))
-	mux.Handle("/playground/", playground.Handler("publishgate", "/graphql", "/playground", playground.WithDefaultQuery(DefaultQuery)))
+	loaded := loader.Middleware(g.Source, gql)
+	perRequest := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isEventStream(r) {
+			gql.ServeHTTP(w, r) // a subscription: no per-request dataloader (live.go)
+			return
+		}
+		loaded.ServeHTTP(w, r)
+	})
+	mux.Handle("/graphql", g.limitRequest(g.streams(gql, g.protect(g.sec, perRequest))))
+	if g.cfg.Security.Playground || opts.Demo {
+		mux.Handle("/playground", playground.Handler("publishgate", "/graphql", "/playground", playground.WithDefaultQuery(DefaultQuery)))
+		mux.Handle("/playground/", playground.Handler("publishgate", "/graphql", "/playground", playground.WithDefaultQuery(DefaultQuery)))
+	}
+	boardPage := board.Handler("/board", "/graphql")
+	mux.Handle("/board", boardPage)
+	mux.Handle("/board/", boardPage)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
@@ -52,12 +68,15 @@ func (g *Gateway) routes(resolver *graph.Resolver, ready readiness, opts Options
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(code)
-		_ = json.NewEncoder(w).Encode(map[string]any{"status": status, "checks": detail})
+		// Open breakers do not make a replica unready: every replica talks
+		// to the same hosts, and it still answers from the cache.
+		_ = json.NewEncoder(w).Encode(map[string]any{"status": status, "checks": detail, "breakers": g.obs.breakerStates()})
 	})
+	mux.Handle("GET /metrics", g.obs.metrics.Handler())
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/playground", http.StatusFound)
 	})
-	return mux
+	return g.obs.middleware(mux)
 }
 
 // limitRequest bounds the body size and the duration of a GraphQL request.
@@ -68,7 +87,7 @@ func (g *Gateway) limitRequest(next http.Handler) http.Handler {
 		if maxBody > 0 {
 			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		}
-		if timeout > 0 {
+		if timeout > 0 && !isWebSocket(r) && !isEventStream(r) { // subscriptions last
 			ctx, cancel := context.WithTimeout(r.Context(), timeout)
 			defer cancel()
 			r = r.WithContext(ctx)

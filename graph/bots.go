@@ -7,6 +7,7 @@ import (
 
 	"github.com/vektah/gqlparser/v2/ast"
 
+	"github.com/publishgate/publishgate/auth"
 	"github.com/publishgate/publishgate/catalog"
 	"github.com/publishgate/publishgate/graph/model"
 	"github.com/publishgate/publishgate/upstream"
@@ -20,7 +21,7 @@ func (r *Resolver) botsByRef(ctx context.Context, refs []*model.BotRef) ([]*cata
 	}
 	out := make([]*catalog.Bot, len(refs))
 	for i, ref := range refs {
-		env, err := r.ref(ref.Environment, ref.BotID)
+		env, err := r.ref(ctx, ref.Environment, ref.BotID)
 		if err != nil {
 			addErrorAt(ctx, err, ast.PathIndex(i))
 			continue
@@ -50,15 +51,32 @@ func (r *Resolver) environmentBots(ctx context.Context, env *catalog.Environment
 	return bots
 }
 
+// environment returns the environment named name if the caller may see it.
+// Authorization is asked first, so that to a restricted caller an unknown
+// name answers exactly like a forbidden one (FORBIDDEN, nothing looked up).
+// Every way of naming an environment goes through here (ref included).
+func (r *Resolver) environment(ctx context.Context, name string) (*catalog.Environment, error) {
+	if err := auth.Authorize(ctx, name); err != nil {
+		return nil, err
+	}
+	return r.Catalog.Lookup(name)
+}
+
+// environments returns the environments the caller may see, in
+// configuration order.
+func (r *Resolver) environments(ctx context.Context) []*catalog.Environment {
+	return auth.Visible(ctx, r.Catalog.Environments(), func(e *catalog.Environment) string { return e.Name })
+}
+
 // summary resolves Query.summary. Unknown names are reported as errors at the
 // field and left out; the known ones are still counted.
 func (r *Resolver) summary(ctx context.Context, names []string) *model.PublishSummary {
-	envs := r.Catalog.Environments()
+	envs := r.environments(ctx)
 	if names != nil {
 		envs = envs[:0:0]
 		seen := map[string]bool{}
 		for _, n := range names {
-			env, err := r.Catalog.Lookup(n)
+			env, err := r.environment(ctx, n)
 			if err != nil {
 				addErrorAt(ctx, err)
 				continue

@@ -12,8 +12,11 @@ import (
 	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/publishgate/publishgate/auth"
 	"github.com/publishgate/publishgate/catalog"
+	"github.com/publishgate/publishgate/live"
 	"github.com/publishgate/publishgate/loader"
+	"github.com/publishgate/publishgate/publish"
 	"github.com/publishgate/publishgate/upstream"
 )
 
@@ -56,7 +59,13 @@ func Code(err error) string {
 	switch {
 	case err == nil:
 		return ""
-	case errors.Is(err, ErrBadInput), errors.Is(err, upstream.ErrInvalidBotID):
+	case errors.Is(err, auth.ErrUnauthenticated):
+		return CodeUnauthenticated
+	case errors.Is(err, auth.ErrForbidden):
+		return CodeForbidden
+	case errors.Is(err, ErrBadInput), errors.Is(err, upstream.ErrInvalidBotID),
+		errors.Is(err, publish.ErrBadRequest), errors.Is(err, publish.ErrKeyReused),
+		errors.Is(err, live.ErrTooManyRefs), errors.Is(err, live.ErrTooManySubscriptions):
 		return CodeBadUserInput
 	case errors.Is(err, catalog.ErrUnknownEnvironment), errors.Is(err, loader.ErrUnknownEnvironment),
 		errors.Is(err, upstream.ErrBotNotFound):
@@ -67,7 +76,7 @@ func Code(err error) string {
 		return CodeUpstreamRateLimited
 	case errors.Is(err, upstream.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		return CodeUpstreamTimeout
-	case errors.Is(err, upstream.ErrUnavailable):
+	case errors.Is(err, upstream.ErrUnavailable), errors.Is(err, live.ErrClosed):
 		return CodeUpstreamUnavailable
 	case errors.Is(err, upstream.ErrBadResponse):
 		return CodeUpstreamBadResponse
@@ -85,6 +94,12 @@ func describe(err error) string {
 	case CodeUpstreamTimeout:
 		return "Kore.ai did not answer in time"
 	case CodeUpstreamUnavailable:
+		switch {
+		case errors.Is(err, upstream.ErrCircuitOpen):
+			return "Kore.ai failed repeatedly in this environment; calls are paused while it recovers (circuit open)"
+		case errors.Is(err, upstream.ErrQueueFull):
+			return "too many lookups are already waiting for this Kore.ai environment"
+		}
 		if errors.As(err, &ue) && ue.StatusCode != 0 {
 			return fmt.Sprintf("Kore.ai is unavailable (HTTP %d)", ue.StatusCode)
 		}

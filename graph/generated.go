@@ -33,7 +33,10 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 type ResolverRoot interface {
 	Bot() BotResolver
 	Environment() EnvironmentResolver
+	Mutation() MutationResolver
+	PublishStatusEvent() PublishStatusEventResolver
 	Query() QueryResolver
+	Subscription() SubscriptionResolver
 }
 
 type DirectiveRoot struct {
@@ -61,6 +64,10 @@ type ComplexityRoot struct {
 		Stale      func(childComplexity int) int
 	}
 
+	Mutation struct {
+		PublishBot func(childComplexity int, environment string, botID string, versionComment string, initiateTraining *bool, idempotencyKey *string) int
+	}
+
 	PublishJob struct {
 		Action             func(childComplexity int) int
 		CreatedBy          func(childComplexity int) int
@@ -75,6 +82,11 @@ type ComplexityRoot struct {
 		Status             func(childComplexity int) int
 		StatusSummary      func(childComplexity int) int
 		StreamID           func(childComplexity int) int
+	}
+
+	PublishStatusEvent struct {
+		Bot func(childComplexity int) int
+		Job func(childComplexity int) int
 	}
 
 	PublishSummary struct {
@@ -103,6 +115,10 @@ type ComplexityRoot struct {
 		ResourceType func(childComplexity int) int
 		Status       func(childComplexity int) int
 	}
+
+	Subscription struct {
+		PublishStatusChanged func(childComplexity int, refs []*model.BotRef) int
+	}
 }
 
 // endregion ***************************** api!.gotpl *****************************
@@ -118,12 +134,21 @@ type EnvironmentResolver interface {
 	Bots(ctx context.Context, obj *catalog.Environment, states []upstream.State) ([]*catalog.Bot, error)
 	Summary(ctx context.Context, obj *catalog.Environment) (*model.PublishSummary, error)
 }
+type MutationResolver interface {
+	PublishBot(ctx context.Context, environment string, botID string, versionComment string, initiateTraining *bool, idempotencyKey *string) (*model.PublishJob, error)
+}
+type PublishStatusEventResolver interface {
+	Job(ctx context.Context, obj *model.PublishStatusEvent) (*model.PublishJob, error)
+}
 type QueryResolver interface {
 	Environments(ctx context.Context) ([]*catalog.Environment, error)
 	Environment(ctx context.Context, name string) (*catalog.Environment, error)
 	Bots(ctx context.Context, refs []*model.BotRef) ([]*catalog.Bot, error)
 	PublishStatus(ctx context.Context, environment string, botID string) (*model.PublishJob, error)
 	Summary(ctx context.Context, environments []string) (*model.PublishSummary, error)
+}
+type SubscriptionResolver interface {
+	PublishStatusChanged(ctx context.Context, refs []*model.BotRef) (<-chan *model.PublishStatusEvent, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -229,6 +254,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Freshness.Stale(childComplexity), true
 
+	case "Mutation.publishBot":
+		if e.ComplexityRoot.Mutation.PublishBot == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_publishBot_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.PublishBot(childComplexity, args["environment"].(string), args["botId"].(string), args["versionComment"].(string), args["initiateTraining"].(*bool), args["idempotencyKey"].(*string)), true
+
 	case "PublishJob.action":
 		if e.ComplexityRoot.PublishJob.Action == nil {
 			break
@@ -307,6 +344,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PublishJob.StreamID(childComplexity), true
+
+	case "PublishStatusEvent.bot":
+		if e.ComplexityRoot.PublishStatusEvent.Bot == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PublishStatusEvent.Bot(childComplexity), true
+	case "PublishStatusEvent.job":
+		if e.ComplexityRoot.PublishStatusEvent.Job == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PublishStatusEvent.Job(childComplexity), true
 
 	case "PublishSummary.errors":
 		if e.ComplexityRoot.PublishSummary.Errors == nil {
@@ -440,6 +490,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ResourceStatus.Status(childComplexity), true
 
+	case "Subscription.publishStatusChanged":
+		if e.ComplexityRoot.Subscription.PublishStatusChanged == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_publishStatusChanged_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.PublishStatusChanged(childComplexity, args["refs"].([]*model.BotRef)), true
+
 	}
 	return 0, false
 }
@@ -484,6 +546,38 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			}
 
 			return &response
+		}
+	case ast.Mutation:
+		return func(ctx context.Context) *graphql.Response {
+			if !first {
+				return nil
+			}
+			first = false
+			ctx = graphql.WithLazyInputUnmarshalerIndex(ctx, inputUnmarshalers)
+			data := ec._Mutation(ctx, opCtx.Operation.SelectionSet)
+			var buf bytes.Buffer
+			data.MarshalGQL(&buf)
+
+			return &graphql.Response{
+				Data: buf.Bytes(),
+			}
+		}
+	case ast.Subscription:
+		next := ec._Subscription(ctx, opCtx.Operation.SelectionSet)
+
+		var buf bytes.Buffer
+		return func(ctx context.Context) *graphql.Response {
+			buf.Reset()
+			data := next(ctx)
+
+			if data == nil {
+				return nil
+			}
+			data.MarshalGQL(&buf)
+
+			return &graphql.Response{
+				Data: buf.Bytes(),
+			}
 		}
 
 	default:
@@ -602,6 +696,16 @@ func (ec *executionContext) childFields_PublishJob(ctx context.Context, field gr
 		return ec.fieldContext_PublishJob_freshness(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PublishJob", field.Name)
+}
+
+func (ec *executionContext) childFields_PublishStatusEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "bot":
+		return ec.fieldContext_PublishStatusEvent_bot(ctx, field)
+	case "job":
+		return ec.fieldContext_PublishStatusEvent_job(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PublishStatusEvent", field.Name)
 }
 
 func (ec *executionContext) childFields_PublishSummary(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -786,6 +890,52 @@ func (ec *executionContext) field_Environment_bots_args(ctx context.Context, raw
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_publishBot_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "environment",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["environment"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "botId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["botId"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "versionComment",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["versionComment"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "initiateTraining",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["initiateTraining"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "idempotencyKey",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["idempotencyKey"] = arg4
+	return args, nil
+}
+
 func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -861,6 +1011,20 @@ func (ec *executionContext) field_Query_summary_args(ctx context.Context, rawArg
 		return nil, err
 	}
 	args["environments"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_publishStatusChanged_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "refs",
+		func(ctx context.Context, v any) ([]*model.BotRef, error) {
+			return ec.unmarshalNBotRef2ᚕᚖgithubᚗcomᚋpublishgateᚋpublishgateᚋgraphᚋmodelᚐBotRefᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["refs"] = arg0
 	return args, nil
 }
 
@@ -1274,6 +1438,50 @@ func (ec *executionContext) fieldContext_Freshness_stale(_ context.Context, fiel
 	return graphql.NewScalarFieldContext("Freshness", field, false, false, "Boolean")
 }
 
+func (ec *executionContext) _Mutation_publishBot(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_publishBot(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().PublishBot(ctx, fc.Args["environment"].(string), fc.Args["botId"].(string), fc.Args["versionComment"].(string), fc.Args["initiateTraining"].(*bool), fc.Args["idempotencyKey"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PublishJob) graphql.Marshaler {
+			return ec.marshalOPublishJob2ᚖgithubᚗcomᚋpublishgateᚋpublishgateᚋgraphᚋmodelᚐPublishJob(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_publishBot(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PublishJob(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_publishBot_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _PublishJob_id(ctx context.Context, field graphql.CollectedField, obj *model.PublishJob) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -1586,6 +1794,70 @@ func (ec *executionContext) fieldContext_PublishJob_freshness(_ context.Context,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Freshness(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PublishStatusEvent_bot(ctx context.Context, field graphql.CollectedField, obj *model.PublishStatusEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PublishStatusEvent_bot(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Bot, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *catalog.Bot) graphql.Marshaler {
+			return ec.marshalNBot2ᚖgithubᚗcomᚋpublishgateᚋpublishgateᚋcatalogᚐBot(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PublishStatusEvent_bot(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PublishStatusEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Bot(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PublishStatusEvent_job(ctx context.Context, field graphql.CollectedField, obj *model.PublishStatusEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PublishStatusEvent_job(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.PublishStatusEvent().Job(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PublishJob) graphql.Marshaler {
+			return ec.marshalOPublishJob2ᚖgithubᚗcomᚋpublishgateᚋpublishgateᚋgraphᚋmodelᚐPublishJob(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PublishStatusEvent_job(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PublishStatusEvent",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PublishJob(ctx, field)
 		},
 	}
 	return fc, nil
@@ -2172,6 +2444,50 @@ func (ec *executionContext) _ResourceStatus_rawStatus(ctx context.Context, field
 }
 func (ec *executionContext) fieldContext_ResourceStatus_rawStatus(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ResourceStatus", field, false, false, "String")
+}
+
+func (ec *executionContext) _Subscription_publishStatusChanged(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_publishStatusChanged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().PublishStatusChanged(ctx, fc.Args["refs"].([]*model.BotRef))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PublishStatusEvent) graphql.Marshaler {
+			return ec.marshalNPublishStatusEvent2ᚖgithubᚗcomᚋpublishgateᚋpublishgateᚋgraphᚋmodelᚐPublishStatusEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_publishStatusChanged(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PublishStatusEvent(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_publishStatusChanged_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) ___Directive_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
@@ -3453,6 +3769,49 @@ func (ec *executionContext) _Freshness(ctx context.Context, sel ast.SelectionSet
 	return out
 }
 
+var mutationImplementors = []string{"Mutation"}
+
+func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, mutationImplementors)
+	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
+		Object: "Mutation",
+	})
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		innerCtx := graphql.WithRootFieldContext(ctx, &graphql.RootFieldContext{
+			Object: field.Name,
+			Field:  field,
+		})
+
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Mutation")
+		case "publishBot":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_publishBot(ctx, field)
+			})
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var publishJobImplementors = []string{"PublishJob"}
 
 func (ec *executionContext) _PublishJob(ctx context.Context, sel ast.SelectionSet, obj *model.PublishJob) graphql.Marshaler {
@@ -3529,6 +3888,45 @@ func (ec *executionContext) _PublishJob(ctx context.Context, sel ast.SelectionSe
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var publishStatusEventImplementors = []string{"PublishStatusEvent"}
+
+func (ec *executionContext) _PublishStatusEvent(ctx context.Context, sel ast.SelectionSet, obj *model.PublishStatusEvent) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, publishStatusEventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PublishStatusEvent")
+		case "bot":
+			out.Values[i] = ec._PublishStatusEvent_bot(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "job":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._PublishStatusEvent_job(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -3745,6 +4143,26 @@ func (ec *executionContext) _ResourceStatus(ctx context.Context, sel ast.Selecti
 	}
 
 	return out
+}
+
+var subscriptionImplementors = []string{"Subscription"}
+
+func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, subscriptionImplementors)
+	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
+		Object: "Subscription",
+	})
+	if len(fields) != 1 {
+		graphql.AddErrorf(ctx, "must subscribe to exactly one stream")
+		return nil
+	}
+
+	switch fields[0].Name {
+	case "publishStatusChanged":
+		return ec._Subscription_publishStatusChanged(ctx, fields[0])
+	default:
+		panic("unknown field " + strconv.Quote(fields[0].Name))
+	}
 }
 
 var __DirectiveImplementors = []string{"__Directive"}
@@ -4275,6 +4693,14 @@ var (
 		upstream.StateUnknown:    "UNKNOWN",
 	}
 )
+
+func (ec *executionContext) marshalNPublishStatusEvent2ᚖgithubᚗcomᚋpublishgateᚋpublishgateᚋgraphᚋmodelᚐPublishStatusEvent(ctx context.Context, sel ast.SelectionSet, v *model.PublishStatusEvent) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PublishStatusEvent!")
+		return graphql.Null
+	}
+	return ec._PublishStatusEvent(ctx, sel, v)
+}
 
 func (ec *executionContext) marshalNPublishSummary2ᚖgithubᚗcomᚋpublishgateᚋpublishgateᚋgraphᚋmodelᚐPublishSummary(ctx context.Context, sel ast.SelectionSet, v *model.PublishSummary) graphql.Marshaler {
 	if v == nil {

@@ -15,9 +15,11 @@ import (
 	"github.com/publishgate/publishgate/upstream"
 )
 
-// ref checks an (environment, bot) reference before anything is loaded.
-func (r *Resolver) ref(envName, botID string) (*catalog.Environment, error) {
-	env, err := r.Catalog.Lookup(envName)
+// ref checks an (environment, bot) reference before anything is loaded:
+// the caller may see the environment (auth.Authorize, through environment),
+// it exists, and the bot ID is plausible.
+func (r *Resolver) ref(ctx context.Context, envName, botID string) (*catalog.Environment, error) {
+	env, err := r.environment(ctx, envName)
 	if err != nil {
 		return nil, &BotError{Environment: envName, BotID: botID, Err: err}
 	}
@@ -36,7 +38,7 @@ func truncate(s string, n int) string {
 
 // publishJob loads one bot's job through the request's dataloader.
 func (r *Resolver) publishJob(ctx context.Context, envName, botID string, refresh bool) (*model.PublishJob, error) {
-	if _, err := r.ref(envName, botID); err != nil {
+	if _, err := r.ref(ctx, envName, botID); err != nil {
 		return nil, err
 	}
 	key := loader.Key{Environment: envName, BotID: botID, Refresh: refresh}
@@ -66,9 +68,9 @@ func (r *Resolver) toModel(res loader.Result) *model.PublishJob {
 	}}
 }
 
-// primeIfRequested starts loading every bot's job in one batch when the
-// current field's selection asks for publishStatus, so that the field
-// resolvers of the list find their answers on the way.
+// primeIfRequested loads every bot's job in one batch when the current
+// field's selection asks for publishStatus, so that the field resolvers of
+// the list find their answers ready.
 func (r *Resolver) primeIfRequested(ctx context.Context, bots []*catalog.Bot) {
 	refresh, ok := requestedPublishStatus(ctx)
 	if !ok {
@@ -80,7 +82,7 @@ func (r *Resolver) primeIfRequested(ctx context.Context, bots []*catalog.Bot) {
 			keys = append(keys, loader.Key{Environment: b.Environment, BotID: b.ID, Refresh: refresh})
 		}
 	}
-	r.Jobs.For(ctx).Prime(ctx, keys)
+	r.Jobs.For(ctx).Preload(ctx, keys)
 }
 
 // requestedPublishStatus reports whether the current field (a list of Bot)
@@ -110,13 +112,11 @@ func (r *Resolver) loadAll(ctx context.Context, bots []catalog.Bot) []loader.Out
 	for i, b := range bots {
 		keys[i] = loader.Key{Environment: b.Environment, BotID: b.ID}
 	}
-	results, errs := r.Jobs.For(ctx).Jobs.LoadMany(ctx, keys)()
+	l := r.Jobs.For(ctx)
+	l.Preload(ctx, keys)
 	out := make([]loader.Outcome, len(bots))
-	for i := range bots {
-		out[i].Result = results[i]
-		if errs != nil {
-			out[i].Err = errs[i]
-		}
+	for i, k := range keys {
+		out[i].Result, out[i].Err = l.Jobs.Load(ctx, k)()
 	}
 	return out
 }

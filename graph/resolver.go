@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/publishgate/publishgate/catalog"
+	"github.com/publishgate/publishgate/live"
 	"github.com/publishgate/publishgate/loader"
+	"github.com/publishgate/publishgate/publish"
 	"github.com/publishgate/publishgate/upstream"
 )
 
@@ -29,6 +31,10 @@ type Resolver struct {
 	Logger *slog.Logger
 	// Now is the clock used for freshness ages (default time.Now).
 	Now func() time.Time
+	// Live serves the publishStatusChanged subscriptions.
+	Live *live.Hub
+	// Publisher starts publishes (publishBot).
+	Publisher *publish.Publisher
 }
 
 func (r *Resolver) now() time.Time {

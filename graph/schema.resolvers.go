@@ -23,7 +23,7 @@ func (r *botResolver) Name(ctx context.Context, obj *catalog.Bot) (*string, erro
 
 // Environment is the resolver for the environment field.
 func (r *botResolver) Environment(ctx context.Context, obj *catalog.Bot) (*catalog.Environment, error) {
-	return r.Catalog.Lookup(obj.Environment)
+	return r.environment(ctx, obj.Environment)
 }
 
 // PublishStatus is the resolver for the publishStatus field.
@@ -41,14 +41,24 @@ func (r *environmentResolver) Summary(ctx context.Context, obj *catalog.Environm
 	return r.summarise(ctx, obj.Bots), nil
 }
 
+// PublishBot is the resolver for the publishBot field.
+func (r *mutationResolver) PublishBot(ctx context.Context, environment string, botID string, versionComment string, initiateTraining *bool, idempotencyKey *string) (*model.PublishJob, error) {
+	return r.publishBot(ctx, environment, botID, versionComment, initiateTraining != nil && *initiateTraining, idempotencyKey)
+}
+
+// Job is the resolver for the job field.
+func (r *publishStatusEventResolver) Job(ctx context.Context, obj *model.PublishStatusEvent) (*model.PublishJob, error) {
+	return obj.Job, obj.Err
+}
+
 // Environments is the resolver for the environments field.
 func (r *queryResolver) Environments(ctx context.Context) ([]*catalog.Environment, error) {
-	return r.Catalog.Environments(), nil
+	return r.environments(ctx), nil
 }
 
 // Environment is the resolver for the environment field.
 func (r *queryResolver) Environment(ctx context.Context, name string) (*catalog.Environment, error) {
-	return r.Catalog.Lookup(name)
+	return r.environment(ctx, name)
 }
 
 // Bots is the resolver for the bots field.
@@ -66,17 +76,36 @@ func (r *queryResolver) Summary(ctx context.Context, environments []string) (*mo
 	return r.summary(ctx, environments), nil
 }
 
+// PublishStatusChanged is the resolver for the publishStatusChanged field.
+func (r *subscriptionResolver) PublishStatusChanged(ctx context.Context, refs []*model.BotRef) (<-chan *model.PublishStatusEvent, error) {
+	return r.publishStatusChanged(ctx, refs)
+}
+
 // Bot returns BotResolver implementation.
 func (r *Resolver) Bot() BotResolver { return &botResolver{r} }
 
 // Environment returns EnvironmentResolver implementation.
 func (r *Resolver) Environment() EnvironmentResolver { return &environmentResolver{r} }
 
+// Mutation returns MutationResolver implementation.
+func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
+
+// PublishStatusEvent returns PublishStatusEventResolver implementation.
+func (r *Resolver) PublishStatusEvent() PublishStatusEventResolver {
+	return &publishStatusEventResolver{r}
+}
+
 // Query returns QueryResolver implementation.
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
+// Subscription returns SubscriptionResolver implementation.
+func (r *Resolver) Subscription() SubscriptionResolver { return &subscriptionResolver{r} }
+
 type (
-	botResolver         struct{ *Resolver }
-	environmentResolver struct{ *Resolver }
-	queryResolver       struct{ *Resolver }
+	botResolver                struct{ *Resolver }
+	environmentResolver        struct{ *Resolver }
+	mutationResolver           struct{ *Resolver }
+	publishStatusEventResolver struct{ *Resolver }
+	queryResolver              struct{ *Resolver }
+	subscriptionResolver       struct{ *Resolver }
 )

@@ -2,7 +2,9 @@ package loader
 
 import (
 	"context"
+	"errors"
 	"net/http"
+	"sync"
 
 	"github.com/graph-gophers/dataloader/v7"
 )
@@ -13,6 +15,9 @@ import (
 type Loaders struct {
 	// Jobs loads publish jobs by key.
 	Jobs *dataloader.Loader[Key, Result]
+
+	source *Source
+	cache  *thunkCache
 }
 
 // NewLoaders returns fresh loaders for one request.
@@ -25,19 +30,104 @@ func (s *Source) NewLoaders() *Loaders {
 		}
 		return res
 	}
-	return &Loaders{Jobs: dataloader.NewBatchedLoader(batch,
-		dataloader.WithWait[Key, Result](s.wait),
-		dataloader.WithBatchCapacity[Key, Result](s.maxBatch),
-		dataloader.WithInputCapacity[Key, Result](s.maxBatch),
-	)}
+	c := &thunkCache{m: map[Key]dataloader.Thunk[Result]{}}
+	return &Loaders{
+		source: s,
+		cache:  c,
+		Jobs: dataloader.NewBatchedLoader(batch,
+			dataloader.WithCache[Key, Result](c),
+			dataloader.WithWait[Key, Result](s.wait),
+			dataloader.WithBatchCapacity[Key, Result](s.maxBatch),
+			dataloader.WithInputCapacity[Key, Result](s.maxBatch),
+		),
+	}
 }
 
-// Prime starts loading keys in the current batch without waiting for them,
-// so that the field resolvers that ask for them later find them already on
-// their way. List resolvers that know all their keys call it.
-func (l *Loaders) Prime(ctx context.Context, keys []Key) {
+// Preload answers every key not yet known to this request's loader in one
+// batch, now, and stores the outcomes (values and errors) in the loader, so
+// that the field resolvers asking for them later return at once: no batch
+// window to wait for. List resolvers that know all their keys call it; keys
+// another resolver of the request is already loading are waited for, not
+// loaded twice.
+func (l *Loaders) Preload(ctx context.Context, keys []Key) {
+	todo, done := l.cache.claim(keys)
+	if len(todo) == 0 {
+		return
+	}
+	// Whatever happens (a panic included), release the resolvers waiting on
+	// the claimed keys.
+	outs := make([]Outcome, len(todo))
+	for i := range outs {
+		outs[i].Err = errPreloadFailed
+	}
+	defer func() { done(outs) }()
+	outs = l.source.Load(ctx, todo)
+}
+
+// errPreloadFailed answers keys whose preload did not complete.
+var errPreloadFailed = errors.New("loading was interrupted")
+
+// thunkCache is the loader's per-request cache of futures, with an atomic
+// claim for Preload.
+type thunkCache struct {
+	mu sync.Mutex
+	m  map[Key]dataloader.Thunk[Result]
+}
+
+// Get implements dataloader.Cache.
+func (c *thunkCache) Get(_ context.Context, k Key) (dataloader.Thunk[Result], bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t, ok := c.m[k]
+	return t, ok
+}
+
+// Set implements dataloader.Cache.
+func (c *thunkCache) Set(_ context.Context, k Key, t dataloader.Thunk[Result]) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.m[k] = t
+}
+
+// Delete implements dataloader.Cache.
+func (c *thunkCache) Delete(_ context.Context, k Key) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.m[k]
+	delete(c.m, k)
+	return ok
+}
+
+// Clear implements dataloader.Cache.
+func (c *thunkCache) Clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	clear(c.m)
+}
+
+// claim registers a pending future for each key nobody holds yet and returns
+// those keys with the function that completes their futures (one outcome per
+// claimed key, in order).
+func (c *thunkCache) claim(keys []Key) ([]Key, func([]Outcome)) {
+	ready := make(chan struct{})
+	var outs []Outcome
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var todo []Key
 	for _, k := range keys {
-		l.Jobs.Load(ctx, k)
+		if _, ok := c.m[k]; ok {
+			continue
+		}
+		i := len(todo)
+		todo = append(todo, k)
+		c.m[k] = func() (Result, error) {
+			<-ready
+			return outs[i].Result, outs[i].Err
+		}
+	}
+	return todo, func(o []Outcome) {
+		outs = o
+		close(ready)
 	}
 }
 

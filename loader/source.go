@@ -1,7 +1,8 @@
 // Package loader batches and deduplicates the publish-status lookups of one
 // GraphQL request (graph-gophers/dataloader) and answers them from the job
 // cache, fetching misses from the upstream with bounded concurrency per
-// environment and writing them back.
+// environment, within the upstream budget, coalesced within the process
+// (singleflight) and across replicas (a fill lock in the shared cache).
 package loader
 
 import (
@@ -9,11 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
-	"golang.org/x/sync/errgroup"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/publishgate/publishgate/budget"
 	"github.com/publishgate/publishgate/cache"
 	"github.com/publishgate/publishgate/upstream"
 )
@@ -26,7 +28,8 @@ var ErrUnknownEnvironment = errors.New("unknown environment")
 type Key struct {
 	Environment string
 	BotID       string
-	// Refresh bypasses the cache (the answer still goes through coalescing).
+	// Refresh bypasses the cache (the answer still goes through coalescing
+	// and the budget).
 	Refresh bool
 }
 
@@ -42,8 +45,8 @@ type Result struct {
 	FromCache bool
 	// Stale is true when the answer is past its freshness.
 	Stale bool
-	// StaleReason is the upstream failure that made a stale answer be
-	// served, nil otherwise.
+	// StaleReason is the upstream failure (or spent budget) that made a stale
+	// answer be served; nil while a background refresh is on its way.
 	StaleReason error
 }
 
@@ -57,22 +60,11 @@ type Fetcher interface {
 // they allow in flight (the upstream client does).
 type concurrencyLimiter interface{ Concurrency() int }
 
-// Source answers batches of keys. One Source serves the whole process; each
-// request gets its own dataloader over it (see Loaders).
-type Source struct {
-	cache    cache.JobCache
-	policy   cache.Policy
-	fetchers map[string]Fetcher
-	now      func() time.Time
-	log      *slog.Logger
-	wait     time.Duration
-	maxBatch int
-	group    singleflight.Group
-	hooks    Hooks
-}
-
 // Hooks observe what the source does, for metrics. Every field is optional.
 type Hooks struct {
+	// BatchSpan wraps one batch (for tracing): it returns the context the
+	// batch runs in and a function called when it ends.
+	BatchSpan func(ctx context.Context, size int) (context.Context, func())
 	Batch     func(size int)
 	CacheHit  func(n int)
 	CacheMiss func(n int)
@@ -80,13 +72,46 @@ type Hooks struct {
 	CacheErr  func(err error)
 }
 
+// Source answers batches of keys. One Source serves the whole process; each
+// request gets its own dataloader over it (see Loaders). Close stops its
+// background refreshes.
+type Source struct {
+	cache    cache.JobCache
+	policy   cache.Policy
+	fetchers map[string]Fetcher
+	budget   budget.Budget
+	filler   cache.Filler
+	now      func() time.Time
+	log      *slog.Logger
+	wait     time.Duration
+	maxBatch int
+	bgLimit  time.Duration
+	hooks    Hooks
+
+	group singleflight.Group
+
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
+	bgWG     sync.WaitGroup
+
+	mu         sync.Mutex
+	refreshing map[cache.Key]bool
+	failures   map[cache.Key]failure
+}
+
+type failure struct {
+	err error
+	at  time.Time
+}
+
 // Option configures a Source.
 type Option func(*Source)
 
-// WithWait sets how long a request's dataloader collects keys before it
-// dispatches a batch. Default 1ms: list resolvers prime the loader with every
-// key they know, so the wait only has to catch the concurrent field resolvers
-// of one level of the query (see BenchmarkBatchWait).
+// WithWait sets how long a request's dataloader collects scattered keys (root
+// publishStatus fields, aliases) before it dispatches a batch. Default 1ms
+// rather than the library's 16ms: list resolvers preload every key they know
+// without any window (Loaders.Preload), so the window only has to catch
+// concurrent root fields, which arrive within microseconds.
 func WithWait(d time.Duration) Option { return func(s *Source) { s.wait = d } }
 
 // WithMaxBatch bounds the keys of one batch (default 5,000).
@@ -107,6 +132,15 @@ func WithLogger(l *slog.Logger) Option { return func(s *Source) { s.log = l } }
 // WithHooks sets the observation hooks.
 func WithHooks(h Hooks) Option { return func(s *Source) { s.hooks = h } }
 
+// WithBudget makes every upstream request spend b first.
+func WithBudget(b budget.Budget) Option { return func(s *Source) { s.budget = b } }
+
+// WithFiller coordinates fills with other replicas.
+func WithFiller(f cache.Filler) Option { return func(s *Source) { s.filler = f } }
+
+// WithBackgroundTimeout bounds a background refresh (default 30s).
+func WithBackgroundTimeout(d time.Duration) Option { return func(s *Source) { s.bgLimit = d } }
+
 // DefaultWait is the default batch window of a request's dataloader.
 const DefaultWait = time.Millisecond
 
@@ -114,19 +148,29 @@ const DefaultWait = time.Millisecond
 // fetcher of each environment.
 func NewSource(c cache.JobCache, policy cache.Policy, fetchers map[string]Fetcher, opts ...Option) *Source {
 	s := &Source{
-		cache:    c,
-		policy:   policy,
-		fetchers: fetchers,
-		now:      time.Now,
-		log:      slog.New(slog.DiscardHandler),
-		wait:     DefaultWait,
-		maxBatch: 5000,
+		cache:      c,
+		policy:     policy,
+		fetchers:   fetchers,
+		now:        time.Now,
+		log:        slog.New(slog.DiscardHandler),
+		wait:       DefaultWait,
+		maxBatch:   5000,
+		bgLimit:    30 * time.Second,
+		refreshing: map[cache.Key]bool{},
+		failures:   map[cache.Key]failure{},
 	}
 	for _, o := range opts {
 		o(s)
 	}
 	s.log = s.log.With("component", "loader")
+	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
 	return s
+}
+
+// Close stops background refreshes and waits for them.
+func (s *Source) Close() {
+	s.bgCancel()
+	s.bgWG.Wait()
 }
 
 // Outcome is a Result or the error that prevented one.
@@ -138,35 +182,40 @@ type Outcome struct {
 // Load answers keys, one outcome per key in key order. Keys may repeat. It
 // never fails as a whole: a failing cache is skipped and each failing fetch
 // is that key's error.
+//
+// A cached entry is served as is while fresh. Past its freshness, and for as
+// long again (the stale-while-revalidate window), it is served marked stale
+// while one refresh runs in the background. Older entries, misses and
+// refresh keys are fetched now; when that fails, an entry still within
+// staleFor is served stale with the failure as its reason.
 func (s *Source) Load(ctx context.Context, keys []Key) []Outcome {
 	out := make([]Outcome, len(keys))
+	if s.hooks.BatchSpan != nil {
+		var end func()
+		ctx, end = s.hooks.BatchSpan(ctx, len(keys))
+		defer end()
+	}
 	if s.hooks.Batch != nil {
 		s.hooks.Batch(len(keys))
 	}
-
-	// Read the cache once for all distinct keys that may be served from it.
-	type slot struct{ idx []int }
 	var (
 		cacheKeys []cache.Key
-		cacheIdx  = map[cache.Key]*slot{}
+		seen      = map[cache.Key]bool{}
 	)
 	for i, k := range keys {
 		if _, ok := s.fetchers[k.Environment]; !ok {
 			out[i].Err = fmt.Errorf("%w %q", ErrUnknownEnvironment, k.Environment)
 			continue
 		}
-		if k.Refresh {
-			continue
+		if ck := k.cacheKey(); !k.Refresh && !seen[ck] {
+			seen[ck] = true
+			cacheKeys = append(cacheKeys, ck)
 		}
-		ck := k.cacheKey()
-		if sl, ok := cacheIdx[ck]; ok {
-			sl.idx = append(sl.idx, i)
-			continue
-		}
-		cacheIdx[ck] = &slot{idx: []int{i}}
-		cacheKeys = append(cacheKeys, ck)
 	}
-	stale := map[cache.Key]*cache.Entry{}
+
+	// One cache read for every distinct key that may be served from it.
+	served := map[cache.Key]Result{}
+	old := map[cache.Key]*cache.Entry{}
 	if len(cacheKeys) > 0 {
 		entries, err := s.cache.GetMany(ctx, cacheKeys)
 		if err != nil {
@@ -174,146 +223,240 @@ func (s *Source) Load(ctx context.Context, keys []Key) []Outcome {
 			if s.hooks.CacheErr != nil {
 				s.hooks.CacheErr(err)
 			}
-			entries = make([]*cache.Entry, len(cacheKeys))
 		}
 		now := s.now()
-		hits := 0
-		for j, e := range entries {
-			ck := cacheKeys[j]
-			if e == nil {
+		var hits, stale int
+		for j, ck := range cacheKeys {
+			if j >= len(entries) || entries[j] == nil {
 				continue
 			}
-			if !s.policy.Fresh(*e, now) {
-				stale[ck] = e
-				continue
+			e := entries[j]
+			age, fresh := now.Sub(e.FetchedAt), s.policy.FreshFor(*e)
+			switch {
+			case age < fresh:
+				served[ck] = Result{Job: e.Job, FetchedAt: e.FetchedAt, FromCache: true}
+				hits++
+			case age < 2*fresh:
+				served[ck] = Result{Job: e.Job, FetchedAt: e.FetchedAt, FromCache: true, Stale: true, StaleReason: s.revalidate(ck, e)}
+				stale++
+			default:
+				old[ck] = e
 			}
-			hits++
-			for _, i := range cacheIdx[ck].idx {
-				out[i].Result = Result{Job: e.Job, FetchedAt: e.FetchedAt, FromCache: true}
-			}
-			delete(cacheIdx, ck)
 		}
-		if s.hooks.CacheHit != nil && hits > 0 {
-			s.hooks.CacheHit(hits)
+		if s.hooks.CacheHit != nil && hits+stale > 0 {
+			s.hooks.CacheHit(hits + stale)
 		}
-		if s.hooks.CacheMiss != nil && len(cacheKeys)-hits > 0 {
-			s.hooks.CacheMiss(len(cacheKeys) - hits)
+		if s.hooks.CacheMiss != nil && len(cacheKeys)-hits-stale > 0 {
+			s.hooks.CacheMiss(len(cacheKeys) - hits - stale)
+		}
+		if s.hooks.Stale != nil && stale > 0 {
+			s.hooks.Stale(stale)
 		}
 	}
 
-	// Everything else is fetched: distinct bots, grouped by environment.
-	want := map[cache.Key][]int{}
-	byEnv := map[string][]cache.Key{}
+	// Everything else is fetched now: distinct bots, grouped by environment.
+	type want struct {
+		idx   []int
+		since time.Time
+	}
+	wants := map[Key]*want{}
+	var order []Key
 	for i, k := range keys {
 		if out[i].Err != nil {
 			continue
 		}
 		ck := k.cacheKey()
-		if !k.Refresh {
-			if _, pending := cacheIdx[ck]; !pending {
-				continue // served from cache
+		if r, ok := served[ck]; ok && !k.Refresh {
+			out[i].Result = r
+			continue
+		}
+		if !k.Refresh && old[ck] == nil {
+			if err := s.recentFailure(ck); err != nil {
+				out[i].Err = err
+				continue
 			}
 		}
-		if _, seen := want[ck]; !seen {
-			byEnv[ck.Environment] = append(byEnv[ck.Environment], ck)
+		fk := Key{Environment: k.Environment, BotID: k.BotID, Refresh: k.Refresh}
+		w, ok := wants[fk]
+		if !ok {
+			w = &want{}
+			if e := old[ck]; e != nil {
+				w.since = e.FetchedAt
+			}
+			if k.Refresh {
+				w.since = s.now()
+			}
+			wants[fk] = w
+			order = append(order, fk)
 		}
-		want[ck] = append(want[ck], i)
+		w.idx = append(w.idx, i)
 	}
-	if len(want) == 0 {
+	if len(order) == 0 {
 		return out
 	}
-	fetched := s.fetchAll(ctx, byEnv)
-
-	var (
-		items     []cache.Item
-		staleUsed int
-	)
-	for ck, idx := range want {
-		f := fetched[ck]
+	fetched := s.fetchAll(ctx, order, func(k Key) time.Time { return wants[k].since })
+	var staleUsed int
+	for _, k := range order {
+		f := fetched[k]
+		ck := k.cacheKey()
 		var o Outcome
 		switch {
 		case f.err == nil:
-			o.Result = Result{Job: f.job, FetchedAt: f.at}
-			items = append(items, cache.Item{Key: ck, Entry: cache.Entry{Job: f.job, FetchedAt: f.at}})
-		case stale[ck] != nil && s.servableStale(f.err):
-			e := stale[ck]
+			o.Result = Result{Job: f.job, FetchedAt: f.at, FromCache: f.shared}
+		case old[ck] != nil && servableStale(f.err):
+			e := old[ck]
 			o.Result = Result{Job: e.Job, FetchedAt: e.FetchedAt, FromCache: true, Stale: true, StaleReason: f.err}
 			staleUsed++
 		default:
 			o.Err = f.err
 		}
-		for _, i := range idx {
+		if f.err != nil {
+			s.rememberFailure(ck, f.err)
+		}
+		for _, i := range wants[k].idx {
 			out[i] = o
 		}
 	}
 	if s.hooks.Stale != nil && staleUsed > 0 {
 		s.hooks.Stale(staleUsed)
 	}
-	if len(items) > 0 {
-		if err := s.cache.SetMany(ctx, items); err != nil {
-			s.log.WarnContext(ctx, "cache write failed", "err", err)
-			if s.hooks.CacheErr != nil {
-				s.hooks.CacheErr(err)
-			}
-		}
-	}
 	return out
 }
 
 // servableStale reports whether a fetch failure may be answered with the last
 // good entry: upstream trouble yes, a bot that no longer exists no.
-func (s *Source) servableStale(err error) bool {
+func servableStale(err error) bool {
 	return !errors.Is(err, upstream.ErrBotNotFound) && !errors.Is(err, upstream.ErrInvalidBotID)
 }
 
+// revalidate starts one background refresh of k unless one is running or
+// the last one failed too recently; it returns that failure, if any, as the
+// reason the answer is stale.
+func (s *Source) revalidate(k cache.Key, e *cache.Entry) error {
+	f := s.fetchers[k.Environment]
+	now := s.now()
+	s.mu.Lock()
+	last, failed := s.failures[k]
+	if failed && !last.at.Before(e.FetchedAt) && now.Sub(last.at) < s.retryFailedAfter(*e) {
+		s.mu.Unlock()
+		return last.err
+	}
+	if s.refreshing[k] || s.bgCtx.Err() != nil {
+		s.mu.Unlock()
+		if failed {
+			return last.err
+		}
+		return nil
+	}
+	s.refreshing[k] = true
+	s.mu.Unlock()
+
+	s.bgWG.Add(1)
+	go func() {
+		defer s.bgWG.Done()
+		ctx, cancel := context.WithTimeout(s.bgCtx, s.bgLimit)
+		defer cancel()
+		r := s.fetchOne(ctx, f, k, e.FetchedAt)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		delete(s.refreshing, k)
+		if r.err != nil {
+			s.failures[k] = failure{err: r.err, at: s.now()}
+			s.log.Debug("background refresh failed", "environment", k.Environment, "bot", k.BotID, "err", r.err)
+		} else {
+			delete(s.failures, k)
+		}
+		if len(s.failures) > 100_000 { // bound memory; failures are only hints
+			clear(s.failures)
+		}
+	}()
+	if failed {
+		return last.err
+	}
+	return nil
+}
+
+// negativeTTL is how long a failed fetch of a bot with nothing cached is
+// answered with the same error instead of asking again: a dashboard polling a
+// broken bot must not pay the upstream's failure (and its retries) on every
+// query, nor hammer it.
+func (s *Source) negativeTTL() time.Duration {
+	return min(max(s.policy.InProgressTTL, time.Second), 5*time.Second)
+}
+
+func (s *Source) recentFailure(k cache.Key) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f, ok := s.failures[k]; ok && s.now().Sub(f.at) < s.negativeTTL() {
+		return f.err
+	}
+	return nil
+}
+
+func (s *Source) rememberFailure(k cache.Key, err error) {
+	if errors.Is(err, upstream.ErrInvalidBotID) || errors.Is(err, context.Canceled) {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.failures) > 100_000 { // bound memory; failures are only hints
+		clear(s.failures)
+	}
+	s.failures[k] = failure{err: err, at: s.now()}
+}
+
+// retryFailedAfter is how long after a failed refresh another is tried.
+func (s *Source) retryFailedAfter(e cache.Entry) time.Duration {
+	return min(max(s.policy.FreshFor(e)/2, time.Second), 15*time.Second)
+}
+
 type fetchResult struct {
-	job *upstream.Job
-	at  time.Time
-	err error
+	job    *upstream.Job
+	at     time.Time
+	err    error
+	shared bool // another replica fetched it
 }
 
 // fetchAll fetches every key, each environment with at most its concurrency
-// in flight, environments in parallel. One environment's failures never
+// of goroutines, environments in parallel. One environment's failures never
 // affect another's.
-func (s *Source) fetchAll(ctx context.Context, byEnv map[string][]cache.Key) map[cache.Key]fetchResult {
-	results := make(map[cache.Key]fetchResult, len(byEnv))
-	type res struct {
-		k cache.Key
-		r fetchResult
+func (s *Source) fetchAll(ctx context.Context, keys []Key, since func(Key) time.Time) map[Key]fetchResult {
+	byEnv := map[string][]Key{}
+	for _, k := range keys {
+		byEnv[k.Environment] = append(byEnv[k.Environment], k)
 	}
-	ch := make(chan res, 64)
-	var outer errgroup.Group
+	var (
+		mu      sync.Mutex
+		results = make(map[Key]fetchResult, len(keys))
+		wg      sync.WaitGroup
+	)
 	for env, ks := range byEnv {
 		f := s.fetchers[env]
 		limit := 32
 		if cl, ok := f.(concurrencyLimiter); ok && cl.Concurrency() > 0 {
 			limit = cl.Concurrency()
 		}
-		outer.Go(func() error {
-			var g errgroup.Group
-			g.SetLimit(limit)
-			for _, k := range ks {
-				g.Go(func() error {
-					ch <- res{k, s.fetchOne(ctx, f, k)}
-					return nil
-				})
-			}
-			return g.Wait()
-		})
+		sem := make(chan struct{}, limit)
+		for _, k := range ks {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				r := s.fetchOne(ctx, f, k.cacheKey(), since(k))
+				mu.Lock()
+				results[k] = r
+				mu.Unlock()
+			}()
+		}
 	}
-	go func() {
-		_ = outer.Wait()
-		close(ch)
-	}()
-	for r := range ch {
-		results[r.k] = r.r
-	}
+	wg.Wait()
 	return results
 }
 
-// fetchOne makes at most one upstream call per bot at a time in this process:
-// concurrent requests for the same bot share it.
-func (s *Source) fetchOne(ctx context.Context, f Fetcher, k cache.Key) fetchResult {
+// fetchOne makes at most one upstream call per bot at a time in this process
+// (concurrent requests share it) and, with a filler, across replicas.
+func (s *Source) fetchOne(ctx context.Context, f Fetcher, k cache.Key, since time.Time) fetchResult {
 	sfKey := k.Environment + "\x00" + k.BotID
 	ch := s.group.DoChan(sfKey, func() (any, error) {
 		// The shared call must not die with the first caller's request, only
@@ -324,11 +467,7 @@ func (s *Source) fetchOne(ctx context.Context, f Fetcher, k cache.Key) fetchResu
 			fctx, cancel = context.WithDeadline(fctx, dl)
 			defer cancel()
 		}
-		job, err := f.PublishStatus(fctx, k.BotID)
-		if errors.Is(err, upstream.ErrNeverPublished) {
-			job, err = nil, nil
-		}
-		return fetchResult{job: job, at: s.now(), err: err}, nil
+		return s.fill(fctx, f, k, since), nil
 	})
 	select {
 	case r := <-ch:
@@ -336,4 +475,91 @@ func (s *Source) fetchOne(ctx context.Context, f Fetcher, k cache.Key) fetchResu
 	case <-ctx.Done():
 		return fetchResult{err: &upstream.Error{Kind: upstream.ErrTimeout, Err: context.Cause(ctx)}}
 	}
+}
+
+// fill gets k from the upstream, or from the replica already fetching it.
+func (s *Source) fill(ctx context.Context, f Fetcher, k cache.Key, since time.Time) (r fetchResult) {
+	if s.filler != nil {
+		done, fresh, acquired, err := s.filler.Acquire(ctx, k, since)
+		switch {
+		case fresh != nil:
+			return fetchResult{job: fresh.Job, at: fresh.FetchedAt, shared: true}
+		case err != nil:
+			s.log.DebugContext(ctx, "fill lock unavailable; fetching without coordination", "err", err)
+		case !acquired:
+			e, err := s.filler.Await(ctx, k, since)
+			var ff *cache.ErrFillFailed
+			switch {
+			case e != nil:
+				return fetchResult{job: e.Job, at: e.FetchedAt, shared: true}
+			case errors.As(err, &ff):
+				return fetchResult{err: decodeFailure(ff.Reason)}
+			case ctx.Err() != nil:
+				return fetchResult{err: &upstream.Error{Kind: upstream.ErrTimeout, Err: err}}
+			}
+			// The holder died, or Redis failed: fetch ourselves.
+		default:
+			defer func() {
+				if r.err != nil {
+					done(nil, encodeFailure(r.err))
+					return
+				}
+				done(&cache.Entry{Job: r.job, FetchedAt: r.at}, "")
+			}()
+		}
+	}
+	if s.budget != nil {
+		if err := s.budget.Allow(ctx, k.Environment, k.BotID); err != nil {
+			return fetchResult{err: err}
+		}
+	}
+	job, err := f.PublishStatus(ctx, k.BotID)
+	if errors.Is(err, upstream.ErrNeverPublished) {
+		job, err = nil, nil
+	}
+	if err != nil {
+		var ue *upstream.Error
+		if s.budget != nil && errors.As(err, &ue) && ue.StatusCode == 429 {
+			s.budget.Backoff(ctx, k.Environment, k.BotID, ue.RetryAfter)
+		}
+		return fetchResult{err: err}
+	}
+	r = fetchResult{job: job, at: s.now()}
+	// Written before the fill lock is released, so that waiting replicas
+	// find it.
+	if err := s.cache.SetMany(ctx, []cache.Item{{Key: k, Entry: cache.Entry{Job: job, FetchedAt: r.at}}}); err != nil {
+		s.log.WarnContext(ctx, "cache write failed", "err", err)
+		if s.hooks.CacheErr != nil {
+			s.hooks.CacheErr(err)
+		}
+	}
+	return r
+}
+
+// failureKinds names the upstream error kinds a replica can report to the
+// replicas waiting on its fetch.
+var failureKinds = map[string]error{
+	"unavailable":  upstream.ErrUnavailable,
+	"timeout":      upstream.ErrTimeout,
+	"rate_limited": upstream.ErrRateLimited,
+	"unauthorized": upstream.ErrUnauthorized,
+	"not_found":    upstream.ErrBotNotFound,
+	"bad_response": upstream.ErrBadResponse,
+}
+
+func encodeFailure(err error) string {
+	for name, kind := range failureKinds {
+		if errors.Is(err, kind) {
+			return name
+		}
+	}
+	return "unavailable"
+}
+
+func decodeFailure(name string) error {
+	kind, ok := failureKinds[name]
+	if !ok {
+		kind = upstream.ErrUnavailable
+	}
+	return &upstream.Error{Kind: kind, Message: "reported by the replica that fetched it"}
 }

@@ -13,7 +13,10 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sync/semaphore"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // Defaults of a Client.
@@ -25,6 +28,11 @@ const (
 	DefaultMaxBodyBytes = 8 << 20
 	// maxRetryAfter bounds how long a Retry-After may make a retry wait.
 	maxRetryAfter = 10 * time.Minute
+	// DefaultQueuePerSlot is how many callers may wait for each concurrency
+	// slot when WithMaxQueued is not given.
+	DefaultQueuePerSlot = 4
+	// tracerName names the tracer of the client's spans.
+	tracerName = "github.com/publishgate/publishgate/upstream"
 )
 
 // Client calls one Kore.ai environment (one host and one account's app).
@@ -32,21 +40,28 @@ const (
 // requests are in flight at once, across all callers.
 type Client struct {
 	base        string // scheme://host[:port], no trailing slash
+	environment string // for spans and the breaker's name
 	versioned   bool
 	tokens      *tokenSource
 	http        *http.Client
-	sem         *semaphore.Weighted
+	slots       *bulkhead
+	breaker     *breaker // nil: no circuit breaker
 	timeout     time.Duration
 	retries     int
 	backoff     time.Duration
 	maxBody     int64
 	botIDs      BotIDValidator
 	now         func() time.Time
-	observe     func(Observation)
+	observe     func(context.Context, Observation)
+	tracer      trace.Tracer
 	concurrency int
+	maxQueued   int
+	breakerCfg  BreakerSettings
 }
 
-// Observation describes one finished upstream attempt, for metrics.
+// Observation describes one finished upstream attempt, for metrics and
+// access logs. Calls refused before any request was made (an open circuit, a
+// full queue) are not attempts and are not observed.
 type Observation struct {
 	StatusCode int // 0 when no answer arrived
 	Duration   time.Duration
@@ -112,8 +127,41 @@ func WithMaxBodyBytes(n int64) Option {
 	}
 }
 
-// WithObserver is called after every attempt (for metrics).
-func WithObserver(f func(Observation)) Option { return func(c *Client) { c.observe = f } }
+// WithObserver is called after every attempt (for metrics), with the
+// context of the call that made it (for per-request counts).
+func WithObserver(f func(context.Context, Observation)) Option {
+	return func(c *Client) { c.observe = f }
+}
+
+// WithEnvironment names the environment the client serves, in its spans and
+// its circuit breaker.
+func WithEnvironment(name string) Option { return func(c *Client) { c.environment = name } }
+
+// WithMaxQueued bounds how many callers may wait for a concurrency slot;
+// beyond it a call fails at once with ErrQueueFull (a bulkhead: a hanging
+// host cannot pile up goroutines and memory). 0 means DefaultQueuePerSlot
+// times the concurrency.
+func WithMaxQueued(n int) Option {
+	return func(c *Client) {
+		if n > 0 {
+			c.maxQueued = n
+		}
+	}
+}
+
+// WithBreaker puts a circuit breaker in front of the host (see
+// BreakerSettings); without it every call is attempted.
+func WithBreaker(s BreakerSettings) Option { return func(c *Client) { c.breakerCfg = s } }
+
+// WithTracerProvider makes the client record a span per call and per
+// attempt (default: none).
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(c *Client) {
+		if tp != nil {
+			c.tracer = tp.Tracer(tracerName)
+		}
+	}
+}
 
 // New returns a client for the Kore.ai host (e.g. https://bots.kore.ai).
 func New(host string, creds Credentials, opts ...Option) (*Client, error) {
@@ -133,11 +181,18 @@ func New(host string, creds Credentials, opts ...Option) (*Client, error) {
 		maxBody:     DefaultMaxBodyBytes,
 		now:         time.Now,
 		concurrency: DefaultConcurrency,
+		tracer:      noop.NewTracerProvider().Tracer(tracerName),
 	}
 	for _, o := range opts {
 		o(c)
 	}
-	c.sem = semaphore.NewWeighted(int64(c.concurrency))
+	if c.maxQueued == 0 {
+		c.maxQueued = DefaultQueuePerSlot * c.concurrency
+	}
+	c.slots = newBulkhead(c.concurrency, c.maxQueued)
+	if c.breakerCfg.Failures > 0 {
+		c.breaker = newBreaker(c.environment, c.breakerCfg)
+	}
 	c.tokens, err = newTokenSource(creds, c.now)
 	if err != nil {
 		return nil, err
@@ -183,14 +238,17 @@ func (c *Client) StatusURL(botID string) string {
 // PublishStatus returns the current or last publish job of a bot. A bot that
 // was never published yields ErrNeverPublished; every failure is an *Error
 // wrapping one of the package's sentinel errors.
-func (c *Client) PublishStatus(ctx context.Context, botID string) (*Job, error) {
+func (c *Client) PublishStatus(ctx context.Context, botID string) (job *Job, err error) {
 	if !c.botIDs.Valid(botID) {
 		return nil, &Error{Kind: ErrInvalidBotID}
 	}
-	if err := c.sem.Acquire(ctx, 1); err != nil {
-		return nil, contextError(ctx, err)
+	ctx, span := c.tracer.Start(ctx, "kore.publishStatus", trace.WithSpanKind(trace.SpanKindInternal),
+		trace.WithAttributes(attribute.String("publishgate.environment", c.environment), attribute.String("publishgate.bot_id", botID)))
+	defer func() { endSpan(span, err) }()
+	if err := c.slots.acquire(ctx); err != nil {
+		return nil, err
 	}
-	defer c.sem.Release(1)
+	defer c.slots.release()
 
 	target := c.StatusURL(botID)
 	var lastErr error
@@ -209,8 +267,19 @@ func (c *Client) PublishStatus(ctx context.Context, botID string) (*Job, error) 
 	}
 }
 
-// get performs one attempt and returns the body of a 200 answer.
-func (c *Client) get(ctx context.Context, target string) ([]byte, error) {
+// get performs one attempt, through the circuit breaker, and returns the
+// body of a 200 answer.
+func (c *Client) get(parent context.Context, target string) (body []byte, err error) {
+	if c.breaker != nil {
+		done, refused := c.breaker.allow(target)
+		if refused != nil {
+			return nil, refused
+		}
+		defer func() { done(parent, err) }()
+	}
+	ctx, span := c.tracer.Start(parent, "GET", trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("http.request.method", http.MethodGet), attribute.String("url.full", target)))
+	defer func() { endSpan(span, err) }()
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	token, err := c.tokens.Token()
@@ -229,35 +298,45 @@ func (c *Client) get(ctx context.Context, target string) ([]byte, error) {
 	resp, err := c.http.Do(req)
 	if err != nil {
 		err = transportError(ctx, err)
-		c.report(0, start, err)
+		c.report(parent, 0, start, err)
 		return nil, err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBody+1))
+	span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode))
+	body, err = io.ReadAll(io.LimitReader(resp.Body, c.maxBody+1))
 	// Drain what is left (bounded) so the connection can be reused.
 	_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
 	if err != nil {
 		err = transportError(ctx, err)
-		c.report(resp.StatusCode, start, err)
+		c.report(parent, resp.StatusCode, start, err)
 		return nil, err
 	}
 	if int64(len(body)) > c.maxBody {
 		err = &Error{Kind: ErrBadResponse, StatusCode: resp.StatusCode, Err: fmt.Errorf("answer larger than %d bytes", c.maxBody)}
-		c.report(resp.StatusCode, start, err)
+		c.report(parent, resp.StatusCode, start, err)
 		return nil, err
 	}
 	err = statusError(resp, body)
-	c.report(resp.StatusCode, start, err)
+	c.report(parent, resp.StatusCode, start, err)
 	if err != nil {
 		return nil, err
 	}
 	return body, nil
 }
 
-func (c *Client) report(status int, start time.Time, err error) {
+func (c *Client) report(ctx context.Context, status int, start time.Time, err error) {
 	if c.observe != nil {
-		c.observe(Observation{StatusCode: status, Duration: time.Since(start), Err: err})
+		c.observe(ctx, Observation{StatusCode: status, Duration: time.Since(start), Err: err})
 	}
+}
+
+// endSpan records the outcome of a call or an attempt on its span.
+func endSpan(span trace.Span, err error) {
+	if err != nil && !errors.Is(err, ErrNeverPublished) {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
 }
 
 // statusError maps a non-200 answer to a typed error (SPEC §1.1).
@@ -324,6 +403,9 @@ func contextError(ctx context.Context, err error) error {
 }
 
 func retryable(err error) bool {
+	if errors.Is(err, ErrCircuitOpen) || errors.Is(err, ErrQueueFull) {
+		return false // refused here: no request was made, and none would be
+	}
 	return errors.Is(err, ErrUnavailable) || errors.Is(err, ErrRateLimited) ||
 		(errors.Is(err, ErrTimeout) && !errors.Is(err, context.DeadlineExceeded))
 }

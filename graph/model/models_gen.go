@@ -10,6 +10,15 @@ type BotRef struct {
 	BotID string `json:"botId"`
 }
 
+// Changes to Kore.ai bots.
+type Mutation struct {
+}
+
 // Where every Kore.ai bot stands in its publish pipeline, across environments.
 type Query struct {
+}
+
+// Live publish progress, over WebSocket (graphql-transport-ws) or Server-Sent
+// Events on /graphql.
+type Subscription struct {
 }

@@ -1,0 +1,133 @@
+package cache
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// KeyPrefix namespaces and versions every job key, so that a change of the
+// encoding never reads old values wrongly: bump the version with it.
+const KeyPrefix = "publishgate:v1:job:"
+
+// DefaultChunk is the most keys read by one MGET.
+const DefaultChunk = 500
+
+// RedisKey is the Redis key of k. The environment is a hash tag ({env}), so
+// that in a Redis Cluster all keys of an environment share a slot and one
+// MGET can read them.
+func RedisKey(k Key) string { return KeyPrefix + "{" + k.Environment + "}:" + k.BotID }
+
+// Redis is the JobCache shared by every replica: one pipelined round trip
+// reads a batch (an MGET per environment, chunked), one writes it back with
+// the state-dependent lifetimes of the Policy. It works with a single node,
+// Sentinel or a Cluster (redis.UniversalClient).
+type Redis struct {
+	client redis.UniversalClient
+	policy Policy
+	chunk  int
+}
+
+// RedisOption configures a Redis cache.
+type RedisOption func(*Redis)
+
+// WithChunk sets the most keys read by one MGET.
+func WithChunk(n int) RedisOption {
+	return func(r *Redis) {
+		if n > 0 {
+			r.chunk = n
+		}
+	}
+}
+
+// NewRedis returns a cache on client keeping entries for policy.RetainFor.
+func NewRedis(client redis.UniversalClient, policy Policy, opts ...RedisOption) *Redis {
+	r := &Redis{client: client, policy: policy, chunk: DefaultChunk}
+	for _, o := range opts {
+		o(r)
+	}
+	return r
+}
+
+// GetMany implements JobCache. Undecodable values count as misses.
+func (r *Redis) GetMany(ctx context.Context, keys []Key) ([]*Entry, error) {
+	out := make([]*Entry, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	// Group by environment (one hash slot each), then chunk; every MGET
+	// goes out in one pipeline, so one round trip on a single node.
+	byEnv := map[string][]int{}
+	var envs []string
+	for i, k := range keys {
+		if _, ok := byEnv[k.Environment]; !ok {
+			envs = append(envs, k.Environment)
+		}
+		byEnv[k.Environment] = append(byEnv[k.Environment], i)
+	}
+	type pending struct {
+		idx []int
+		cmd *redis.SliceCmd
+	}
+	var cmds []pending
+	pipe := r.client.Pipeline()
+	for _, env := range envs {
+		all := byEnv[env]
+		for start := 0; start < len(all); start += r.chunk {
+			idx := all[start:min(start+r.chunk, len(all))]
+			names := make([]string, len(idx))
+			for j, i := range idx {
+				names[j] = RedisKey(keys[i])
+			}
+			cmds = append(cmds, pending{idx, pipe.MGet(ctx, names...)})
+		}
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("redis mget: %w", err)
+	}
+	for _, p := range cmds {
+		vals, err := p.cmd.Result()
+		if err != nil {
+			return nil, fmt.Errorf("redis mget: %w", err)
+		}
+		for j, v := range vals {
+			s, ok := v.(string)
+			if !ok {
+				continue
+			}
+			var e Entry
+			if json.Unmarshal([]byte(s), &e) == nil && !e.FetchedAt.IsZero() {
+				out[p.idx[j]] = &e
+			}
+		}
+	}
+	return out, nil
+}
+
+// SetMany implements JobCache: one pipelined round trip of SET ... PX.
+func (r *Redis) SetMany(ctx context.Context, items []Item) error {
+	if len(items) == 0 {
+		return nil
+	}
+	now := time.Now()
+	pipe := r.client.Pipeline()
+	for _, it := range items {
+		b, err := json.Marshal(it.Entry)
+		if err != nil {
+			return fmt.Errorf("encode cache entry: %w", err)
+		}
+		ttl := it.Entry.FetchedAt.Add(r.policy.RetainFor(it.Entry)).Sub(now)
+		if ttl < time.Millisecond {
+			continue
+		}
+		pipe.Set(ctx, RedisKey(it.Key), b, ttl)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("redis set: %w", err)
+	}
+	return nil
+}

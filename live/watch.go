@@ -1,0 +1,194 @@
+package live
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/publishgate/publishgate/loader"
+	"github.com/publishgate/publishgate/upstream"
+)
+
+// watch is the poll loop of one bot on this replica.
+type watch struct {
+	h      *Hub
+	key    Key
+	subs   map[sink]struct{} // guarded by h.mu
+	cancel context.CancelFunc
+
+	// pending is the latest job heard of outside the loop (another replica,
+	// publishBot); only the latest matters.
+	mu      sync.Mutex
+	pending *loader.Outcome
+	wake    chan struct{}
+
+	last     string // fingerprint of the last job passed on
+	hasLast  bool
+	inFlight bool // the last job was publishing
+}
+
+// startWatch starts the watch of k; h.mu must be held.
+func (h *Hub) startWatch(k Key) *watch {
+	ctx, cancel := context.WithCancel(h.ctx)
+	w := &watch{h: h, key: k, subs: map[sink]struct{}{}, cancel: cancel, wake: make(chan struct{}, 1)}
+	h.watches[k] = w
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		w.run(ctx)
+	}()
+	return w
+}
+
+// offer hands the loop a job heard of elsewhere.
+func (w *watch) offer(o loader.Outcome) {
+	w.mu.Lock()
+	w.pending = &o
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run polls while this replica leads the bot (always, without Redis), and
+// otherwise relays what the leader publishes and tries to take the lease
+// every LeaseTTL/3.
+func (w *watch) run(ctx context.Context) {
+	h := w.h
+	if h.ps != nil {
+		h.ps.join(ctx, w.key)
+		defer h.ps.leave(w.key)
+	}
+	leader := false
+	defer func() {
+		if leader && h.ps != nil {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+			h.ps.release(rctx, w.key)
+			cancel()
+		}
+	}()
+	nextPoll := time.Now()
+	var renewed time.Time
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.wake:
+			w.mu.Lock()
+			o := w.pending
+			w.pending = nil
+			w.mu.Unlock()
+			if o != nil && w.observe(*o) && w.inFlight {
+				// Something moved: poll at the fast cadence from now.
+				nextPoll = minTime(nextPoll, time.Now().Add(h.opts.InProgressEvery))
+			}
+		case <-t.C:
+		}
+		now := time.Now()
+		switch {
+		case h.ps == nil:
+			leader = true
+		case now.Sub(renewed) >= h.opts.LeaseTTL/3:
+			// Renewed (or tried for) every LeaseTTL/3, not at every wake.
+			leader, renewed = h.ps.hold(ctx, w.key, leader), now
+		}
+		if leader && !now.Before(nextPoll) {
+			// Refresh: the leader's poll is the one upstream read of this
+			// bot per interval (still coalesced, budgeted and cached).
+			o := h.src.Load(ctx, []loader.Key{{Environment: w.key.Environment, BotID: w.key.BotID, Refresh: true}})[0]
+			if ctx.Err() != nil {
+				return
+			}
+			if w.observe(o) && o.Err == nil && h.ps != nil {
+				h.ps.publish(ctx, w.key, o.Result)
+			}
+			every := h.opts.IdleEvery
+			if w.inFlight {
+				every = h.opts.InProgressEvery
+			}
+			nextPoll = time.Now().Add(every)
+		}
+		// A leader wakes to poll or renew, a follower to try for the lease.
+		wait := time.Until(nextPoll)
+		if h.ps != nil {
+			untilLease := time.Until(renewed.Add(h.opts.LeaseTTL / 3))
+			if leader {
+				wait = min(wait, untilLease)
+			} else {
+				wait = untilLease
+			}
+		}
+		if !t.Stop() {
+			select {
+			case <-t.C:
+			default:
+			}
+		}
+		t.Reset(max(wait, 0))
+	}
+}
+
+// observe passes o to the subscribers if it differs from the last job
+// passed on, and reports whether it did.
+func (w *watch) observe(o loader.Outcome) bool {
+	fp := fingerprint(o)
+	if w.hasLast && fp == w.last {
+		return false
+	}
+	if o.Err != nil && w.hasLast && !strings.HasPrefix(w.last, "error") {
+		// A failed poll after a good one: keep quiet and keep the job; the
+		// answers are stale, not changed.
+		return false
+	}
+	w.last, w.hasLast = fp, true
+	w.inFlight = o.Err == nil && o.Result.Job != nil && o.Result.Job.Status == upstream.StateInProgress
+	h := w.h
+	h.mu.Lock()
+	subs := make([]sink, 0, len(w.subs))
+	for s := range w.subs {
+		subs = append(subs, s)
+	}
+	h.mu.Unlock()
+	ev := Event{Key: w.key, Outcome: o}
+	for _, s := range subs {
+		s.deliver(ev, false)
+	}
+	return true
+}
+
+// fingerprint is what makes two answers the same to a subscriber: the job,
+// its status, percentage and resource statuses. Freshness is not a change.
+func fingerprint(o loader.Outcome) string {
+	if o.Err != nil {
+		return "error"
+	}
+	j := o.Result.Job
+	if j == nil {
+		return "none"
+	}
+	var b strings.Builder
+	b.WriteString(j.ID)
+	b.WriteByte('|')
+	b.WriteString(j.RawStatus)
+	b.WriteByte('|')
+	b.WriteString(strconv.Itoa(j.PercentageComplete))
+	for _, r := range j.StatusSummary {
+		b.WriteByte('|')
+		b.WriteString(r.ResourceID)
+		b.WriteByte('=')
+		b.WriteString(r.RawStatus)
+	}
+	return b.String()
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
