@@ -165,10 +165,27 @@ func TestFailingBotIsAnErrorAtItsPathAndSiblingsAnswer(t *testing.T) {
 }
 
 func TestCacheFreshnessAndStaleOnError(t *testing.T) {
+	for _, withRedis := range []bool{false, true} {
+		name := "in-process cache"
+		if withRedis {
+			name = "redis cache"
+		}
+		t.Run(name, func(t *testing.T) { testCacheFreshnessAndStaleOnError(t, withRedis) })
+	}
+}
+
+func testCacheFreshnessAndStaleOnError(t *testing.T, withRedis bool) {
 	acct := testkit.Account("prod", 5)
 	sim := testkit.MustSimulator(t, simulator.WithAccounts(acct))
 	clk := &clock{now: time.Now()}
-	gw := testkit.MustGateway(t, testkit.Config(t, sim.URL, acct), gateway.Options{Now: clk.Now})
+	cfg := testkit.Config(t, sim.URL, acct)
+	opts := gateway.Options{Now: clk.Now}
+	if withRedis {
+		cfg.Redis.URL = testkit.MustRedis(t).URL
+		opts.LocalCacheEntries = 1 // read through Redis every time
+		opts.RedisTimeout = 5 * time.Second
+	}
+	gw := testkit.MustGateway(t, cfg, opts)
 	vars := map[string]any{"refs": refs("prod", ids(acct)...)}
 	get := func() ([]botJSON, testkit.Response) {
 		resp := testkit.Query(t, gw.URL, botsQuery, vars)

@@ -216,6 +216,7 @@ func (s *Source) Load(ctx context.Context, keys []Key) []Outcome {
 	// One cache read for every distinct key that may be served from it.
 	served := map[cache.Key]Result{}
 	old := map[cache.Key]*cache.Entry{}
+	expired := map[cache.Key]time.Time{}
 	if len(cacheKeys) > 0 {
 		entries, err := s.cache.GetMany(ctx, cacheKeys)
 		if err != nil {
@@ -232,6 +233,13 @@ func (s *Source) Load(ctx context.Context, keys []Key) []Outcome {
 			}
 			e := entries[j]
 			age, fresh := now.Sub(e.FetchedAt), s.policy.FreshFor(*e)
+			if age >= s.policy.RetainFor(*e) {
+				// Past staleFor by this replica's clock (the store's own
+				// expiry runs on another clock): no longer an answer, and
+				// not what a fetch may return either.
+				expired[ck] = e.FetchedAt
+				continue
+			}
 			switch {
 			case age < fresh:
 				served[ck] = Result{Job: e.Job, FetchedAt: e.FetchedAt, FromCache: true}
@@ -282,6 +290,8 @@ func (s *Source) Load(ctx context.Context, keys []Key) []Outcome {
 			w = &want{}
 			if e := old[ck]; e != nil {
 				w.since = e.FetchedAt
+			} else if at, ok := expired[ck]; ok {
+				w.since = at
 			}
 			if k.Refresh {
 				w.since = s.now()

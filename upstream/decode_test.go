@@ -160,3 +160,14 @@ func FuzzStatusURLStaysOnHost(f *testing.F) {
 		}
 	})
 }
+
+func FuzzKoreBotIDMatchesThePattern(f *testing.F) {
+	for _, s := range []string{"st-0f8fad5b-d9cb-469f-a165-70867728950e", "st-0F8FAD5B-D9CB-469F-A165-70867728950E", "st-x", "", "st-0f8fad5b-d9cb-469f-a165-70867728950g"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, id string) {
+		if got, want := isKoreBotID(id), defaultBotID.MatchString(id); got != want {
+			t.Fatalf("isKoreBotID(%q) = %v, the pattern says %v", id, got, want)
+		}
+	})
+}

@@ -45,6 +45,12 @@ func (c *Client) Publish(ctx context.Context, botID, versionComment string, init
 	ctx, span := c.tracer.Start(ctx, "kore.publish", trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(attribute.String("publishgate.environment", c.environment), attribute.String("publishgate.bot_id", botID)))
 	defer func() { endSpan(span, err) }()
+	// A concurrency slot first, then the breaker: a half-open probe must not
+	// sit in the queue while it holds the breaker's only permit.
+	if err := c.slots.acquire(ctx); err != nil {
+		return nil, err
+	}
+	defer c.slots.release()
 	if c.breaker != nil {
 		done, refused := c.breaker.allow(c.PublishURL(botID))
 		if refused != nil {
@@ -52,10 +58,6 @@ func (c *Client) Publish(ctx context.Context, botID, versionComment string, init
 		}
 		defer func() { done(ctx, err) }()
 	}
-	if err := c.slots.acquire(ctx); err != nil {
-		return nil, err
-	}
-	defer c.slots.release()
 
 	payload, err := json.Marshal(struct {
 		VersionComment   string `json:"versionComment"`
