@@ -208,6 +208,7 @@ func Subscribe[T any](ctx context.Context, h *Hub, keys []Key, convert func(Even
 		out:     make(chan T, 2*len(uniq)+32),
 		convert: convert,
 		last:    make(map[Key]string, len(uniq)),
+		lastAt:  make(map[Key]time.Time, len(uniq)),
 		slow:    make(chan struct{}),
 	}
 	h.mu.Lock()
@@ -299,9 +300,13 @@ type subscriber[T any] struct {
 	out     chan T
 	convert func(Event) T
 
-	mu       sync.Mutex
-	closed   bool
-	last     map[Key]string // fingerprint of the last event sent per key
+	mu     sync.Mutex
+	closed bool
+	last   map[Key]string // fingerprint of the last event sent per key
+	// lastAt is when the answer of the last event sent per key was fetched:
+	// a subscriber's own initial read and the poller's read can finish in
+	// either order, and an older answer must never follow a newer one.
+	lastAt   map[Key]time.Time
 	slow     chan struct{}
 	slowOnce sync.Once
 }
@@ -316,7 +321,14 @@ func (s *subscriber[T]) deliver(ev Event, initial bool) {
 	if s.closed || (initial && sent) || (sent && prev == fp) {
 		return
 	}
+	at := ev.Outcome.Result.FetchedAt
+	if ev.Outcome.Err == nil && sent && at.Before(s.lastAt[ev.Key]) {
+		return
+	}
 	s.last[ev.Key] = fp
+	if ev.Outcome.Err == nil {
+		s.lastAt[ev.Key] = at
+	}
 	select {
 	case s.out <- s.convert(ev):
 	default:
