@@ -250,9 +250,6 @@ func TestRedisOutageNeverFailsARequest(t *testing.T) {
 // 500 ms (which alone would exceed 60 a minute): the budget must keep every
 // bot under the limit, so Kore never answers 429, and every answer has data.
 func TestBudgetKeepsKoreFromRefusing(t *testing.T) {
-	if testing.Short() {
-		t.Skip("a 60-second load test; runs in the full suite")
-	}
 	duration := 60 * time.Second
 	r := testkit.MustRedis(t)
 	acct := testkit.Account("prod", 200)

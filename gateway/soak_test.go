@@ -22,9 +22,9 @@ import (
 	"github.com/publishgate/publishgate/upstream/simulator"
 )
 
-// soakFor runs TestSoak: `go test -run '^TestSoak$' ./gateway/ -soak 60s`
-// (scripts/test.sh runs a short form).
-var soakFor = flag.Duration("soak", 0, "run TestSoak for this long (e.g. 60s); 0 skips it")
+// soakFor is how long TestSoak runs: a short form in every run of the suite;
+// the long form is `go test -run '^TestSoak$' ./gateway/ -soak 60s`.
+var soakFor = flag.Duration("soak", 12*time.Second, "how long TestSoak runs (e.g. 60s)")
 
 // soakViolations collects what must never happen under load.
 type soakViolations struct {
@@ -43,9 +43,6 @@ func (v *soakViolations) add(format string, args ...any) {
 }
 
 func TestSoak(t *testing.T) {
-	if *soakFor <= 0 {
-		t.Skip("soak test: run with -soak DURATION (scripts/test.sh runs -soak 12s)")
-	}
 	const (
 		envCount   = 5
 		botsPerEnv = 20

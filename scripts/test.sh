@@ -64,9 +64,6 @@ fi
 step "go test -race ./..."
 go test -race -count=1 ./...
 
-step "soak, short form: 12 s of dashboard load with 20% of the bots failing"
-# The long form: go test -run '^TestSoak$' ./gateway/ -soak 60s
-go test -race -count=1 -run '^TestSoak$' ./gateway/ -soak 12s
 
 step "docker compose config"
 if command -v docker >/dev/null 2>&1 && docker compose version >/dev/null 2>&1; then

@@ -1,7 +1,7 @@
 package testkit
 
 import (
-	"context"
+	"bufio"
 	"fmt"
 	"net"
 	"os"
@@ -54,42 +54,60 @@ func StartRedis(dir string, port int) (*Redis, error) {
 	cmd := exec.Command(bin,
 		"--bind", "127.0.0.1", "--port", fmt.Sprint(port),
 		"--save", "", "--appendonly", "no", "--dir", dir,
-		"--daemonize", "no", "--protected-mode", "yes", "--loglevel", "warning",
+		"--daemonize", "no", "--protected-mode", "yes", "--loglevel", "notice",
 	)
 	logf, err := os.Create(filepath.Join(dir, "redis.log"))
 	if err != nil {
 		return nil, err
 	}
-	cmd.Stdout, cmd.Stderr = logf, logf
+	// redis-server says when it accepts connections: wait for that line
+	// rather than polling the port. Everything it prints goes to redis.log.
+	// An os.Pipe rather than StdoutPipe: the reader below owns it and reads
+	// until the server exits, whenever Stop waits for the process.
+	out, pw, err := os.Pipe()
+	if err != nil {
+		logf.Close()
+		return nil, err
+	}
+	cmd.Stdout, cmd.Stderr = pw, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	pw.Close() // the child holds its own copy
+	if err != nil {
+		out.Close()
+		logf.Close()
 		return nil, fmt.Errorf("start redis-server: %w", err)
 	}
+	ready := make(chan bool, 1)
+	go func() {
+		defer logf.Close()
+		defer out.Close()
+		sc := bufio.NewScanner(out)
+		signalled := false
+		for sc.Scan() {
+			fmt.Fprintln(logf, sc.Text())
+			if !signalled && strings.Contains(sc.Text(), "Ready to accept connections") {
+				ready <- true
+				signalled = true
+			}
+		}
+		if !signalled {
+			ready <- false // it exited without becoming ready
+		}
+	}()
 	r := &Redis{Addr: addr, URL: "redis://" + addr + "/0", cmd: cmd, dir: dir}
-	if err := r.waitReady(10 * time.Second); err != nil {
-		r.Stop()
-		log, _ := os.ReadFile(filepath.Join(dir, "redis.log"))
-		return nil, fmt.Errorf("redis-server on %s: %w\n%s", addr, err, log)
-	}
-	return r, nil
-}
-
-func (r *Redis) waitReady(timeout time.Duration) error {
-	c := redis.NewClient(&redis.Options{Addr: r.Addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
-	defer c.Close()
-	deadline := time.Now().Add(timeout)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		err := c.Ping(ctx).Err()
-		cancel()
-		if err == nil {
-			return nil
+	timer := time.NewTimer(10 * time.Second)
+	defer timer.Stop()
+	select {
+	case ok := <-ready:
+		if ok {
+			return r, nil
 		}
-		if time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(20 * time.Millisecond)
+	case <-timer.C:
 	}
+	r.Stop()
+	log, _ := os.ReadFile(filepath.Join(dir, "redis.log"))
+	return nil, fmt.Errorf("redis-server on %s did not become ready\n%s", addr, log)
 }
 
 // Stop kills the server (idempotent).
