@@ -11,15 +11,12 @@ package board
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"embed"
-	"encoding/hex"
 	"html/template"
-	"io/fs"
 	"net/http"
-	"path"
 	"strings"
-	"time"
+
+	"github.com/publishgate/publishgate/internal/webasset"
 )
 
 //go:embed web
@@ -30,66 +27,15 @@ var webFS embed.FS
 const csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
-// asset is one file ready to serve.
-type asset struct {
-	data        []byte
-	contentType string
-	hash        string // hex of the first 8 bytes of the SHA-256 of data: the ETag and the URL version
-}
-
-// handler serves the page at prefix and prefix+"/", and its files under prefix+"/".
-type handler struct {
-	prefix string
-	page   asset
-	assets map[string]asset
-}
-
 // Handler returns the board for the GraphQL endpoint at endpoint (e.g. "/graphql"), served at
 // prefix (e.g. "/board") and prefix + "/", with its files under prefix + "/". Mount it at both
 // paths. File URLs in the page carry a content hash and are cached for a year; the page itself
 // is revalidated on every load.
 func Handler(prefix, endpoint string) http.Handler {
 	prefix = "/" + strings.Trim(prefix, "/")
-	h := &handler{prefix: prefix, assets: loadAssets()}
-	h.page = h.renderPage(endpoint)
-	return h
-}
-
-// ServeHTTP routes to the page or a file.
-func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	hdr := w.Header()
-	hdr.Set("Content-Security-Policy", csp)
-	hdr.Set("X-Content-Type-Options", "nosniff")
-	hdr.Set("Referrer-Policy", "no-referrer")
-	var (
-		a         asset
-		ok        bool
-		versioned bool
-	)
-	switch p := r.URL.Path; {
-	case p == h.prefix || p == h.prefix+"/":
-		a, ok = h.page, true
-	case strings.HasPrefix(p, h.prefix+"/"):
-		a, ok = h.assets[strings.TrimPrefix(p, h.prefix+"/")]
-		versioned = ok && r.URL.Query().Get("v") == a.hash
-	}
-	if !ok {
-		http.NotFound(w, r)
-		return
-	}
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		hdr.Set("Allow", "GET, HEAD")
-		http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
-		return
-	}
-	hdr.Set("Content-Type", a.contentType)
-	hdr.Set("ETag", `"`+a.hash+`"`)
-	if versioned {
-		hdr.Set("Cache-Control", "public, max-age=31536000, immutable")
-	} else {
-		hdr.Set("Cache-Control", "no-cache")
-	}
-	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(a.data))
+	site := &webasset.Site{Prefix: prefix, FilesPrefix: prefix, CSP: csp, Files: loadAssets()}
+	site.Page = renderPage(site, endpoint)
+	return site
 }
 
 // pageData fills web/index.html.
@@ -99,74 +45,34 @@ type pageData struct {
 
 // renderPage builds the HTML page once. It panics only if the embedded template or a file it
 // names is missing, which the package's tests catch.
-func (h *handler) renderPage(endpoint string) asset {
+func renderPage(site *webasset.Site, endpoint string) webasset.Asset {
+	url := func(name string) string {
+		u, ok := site.URL(name)
+		if !ok {
+			panic("board: page references missing file " + name)
+		}
+		return u
+	}
 	tmpl := template.Must(template.ParseFS(webFS, "web/index.html"))
 	var buf bytes.Buffer
 	err := tmpl.Execute(&buf, pageData{
 		Endpoint: endpoint,
-		Script:   h.assetURL("app.js"),
-		Style:    h.assetURL("board.css"),
-		Icon:     h.assetURL("icon.svg"),
+		Script:   url("app.js"),
+		Style:    url("board.css"),
+		Icon:     url("icon.svg"),
 	})
 	if err != nil {
 		panic("board: rendering page: " + err.Error())
 	}
-	return newAsset(buf.Bytes(), "text/html; charset=utf-8")
-}
-
-// assetURL is the versioned URL of the named file: the hash in the query string changes with the
-// content, which is what makes the long Cache-Control safe.
-func (h *handler) assetURL(name string) string {
-	a, ok := h.assets[name]
-	if !ok {
-		panic("board: page references missing file " + name)
-	}
-	return h.prefix + "/" + name + "?v=" + a.hash
-}
-
-// contentType is the type of an embedded file, from its extension; the system's MIME tables are
-// not consulted, so every machine serves the same types.
-func contentType(name string) (string, bool) {
-	switch path.Ext(name) {
-	case ".js":
-		return "text/javascript; charset=utf-8", true
-	case ".css":
-		return "text/css; charset=utf-8", true
-	case ".svg":
-		return "image/svg+xml", true
-	}
-	return "", false
+	return webasset.New(buf.Bytes(), "text/html; charset=utf-8")
 }
 
 // loadAssets reads every embedded file but the page template, keyed by its name under web/.
-func loadAssets() map[string]asset {
-	assets := make(map[string]asset)
-	sub, err := fs.Sub(webFS, "web")
-	if err != nil {
-		panic("board: " + err.Error())
-	}
-	err = fs.WalkDir(sub, ".", func(name string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || name == "index.html" {
-			return err
-		}
-		ct, ok := contentType(name)
-		if !ok {
-			panic("board: no content type for " + name)
-		}
-		data, err := fs.ReadFile(sub, name)
-		if err != nil {
-			return err
-		}
-		assets[name] = newAsset(data, ct)
-		return nil
-	})
-	if err != nil {
+func loadAssets() map[string]webasset.Asset {
+	assets := make(map[string]webasset.Asset)
+	skipPage := func(name string) bool { return name == "index.html" }
+	if err := webasset.Load(webFS, "web", skipPage, assets); err != nil {
 		panic("board: reading embedded files: " + err.Error())
 	}
 	return assets
-}
-
-func newAsset(data []byte, contentType string) asset {
-	sum := sha256.Sum256(data)
-	return asset{data: data, contentType: contentType, hash: hex.EncodeToString(sum[:8])}
 }

@@ -9,14 +9,14 @@ package playground
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"embed"
-	"encoding/hex"
 	"encoding/json"
 	"html/template"
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/publishgate/publishgate/internal/webasset"
 )
 
 //go:embed page.html
@@ -50,14 +50,6 @@ type pageData struct {
 	Scripts []string
 }
 
-// handler serves the page and its assets.
-type handler struct {
-	prefix string
-	page   asset
-	assets map[string]asset
-	csp    string
-}
-
 // Handler returns the GraphiQL page for the GraphQL endpoint at endpoint (e.g. "/graphql"),
 // with assets served under prefix + "/assets/" (prefix e.g. "/playground").
 //
@@ -75,87 +67,45 @@ func Handler(title, endpoint, prefix string, opts ...Option) http.Handler {
 	if prefix != "" && !strings.HasPrefix(prefix, "/") {
 		prefix = "/" + prefix
 	}
-	h := &handler{
-		prefix: prefix,
-		assets: loadAssets(),
-		csp:    contentSecurityPolicy(endpoint),
+	site := &webasset.Site{
+		Prefix:      prefix,
+		FilesPrefix: prefix + "/assets",
+		CSP:         contentSecurityPolicy(endpoint),
+		Files:       loadAssets(),
 	}
-	h.page = h.renderPage(title, pageConfig{Endpoint: endpoint, DefaultQuery: c.defaultQuery})
-	return h
+	site.Page = renderPage(site, title, pageConfig{Endpoint: endpoint, DefaultQuery: c.defaultQuery})
+	return site
 }
 
 // renderPage builds the HTML page once; it panics only if the embedded template or the asset
 // list is broken, which the package's tests catch.
-func (h *handler) renderPage(title string, pc pageConfig) asset {
+func renderPage(site *webasset.Site, title string, pc pageConfig) webasset.Asset {
 	tmpl := template.Must(template.ParseFS(pageFS, "page.html"))
 	cfg, err := json.Marshal(pc)
 	if err != nil {
 		panic("playground: encoding page config: " + err.Error())
 	}
+	url := func(name string) string {
+		u, ok := site.URL(name)
+		if !ok {
+			panic("playground: page references missing asset " + name)
+		}
+		return u
+	}
 	data := pageData{Title: title, Config: string(cfg)}
 	for _, name := range []string{"graphiql.min.css", "playground.css"} {
-		data.Styles = append(data.Styles, h.assetURL(name))
+		data.Styles = append(data.Styles, url(name))
 	}
 	// In load order: GraphiQL's UMD bundle expects window.React and window.ReactDOM, and init.js
 	// renders GraphiQL.
 	for _, name := range []string{"react.production.min.js", "react-dom.production.min.js", "graphiql.min.js", "init.js"} {
-		data.Scripts = append(data.Scripts, h.assetURL(name))
+		data.Scripts = append(data.Scripts, url(name))
 	}
 	var buf bytes.Buffer
 	if err := tmpl.Execute(&buf, data); err != nil {
 		panic("playground: rendering page: " + err.Error())
 	}
-	sum := sha256.Sum256(buf.Bytes())
-	return asset{
-		data:        buf.Bytes(),
-		contentType: "text/html; charset=utf-8",
-		hash:        hex.EncodeToString(sum[:8]),
-	}
-}
-
-// assetURL is the versioned URL of the named asset: the hash in the query string changes with
-// the content, which is what makes the long Cache-Control safe.
-func (h *handler) assetURL(name string) string {
-	a, ok := h.assets[name]
-	if !ok {
-		panic("playground: page references missing asset " + name)
-	}
-	return h.prefix + "/assets/" + name + "?v=" + a.hash
-}
-
-// ServeHTTP routes to the page or an asset.
-func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	setSecurityHeaders(w.Header(), h.csp)
-	p := r.URL.Path
-	var (
-		a       asset
-		ok      bool
-		maxAged bool
-	)
-	switch {
-	case p == h.prefix || p == h.prefix+"/":
-		a, ok = h.page, true
-	case strings.HasPrefix(p, h.prefix+"/assets/"):
-		a, ok = h.assets[strings.TrimPrefix(p, h.prefix+"/assets/")]
-		maxAged = ok && r.URL.Query().Get("v") == a.hash
-	}
-	if !ok {
-		http.NotFound(w, r)
-		return
-	}
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
-		return
-	}
-	a.serve(w, r, maxAged)
-}
-
-// setSecurityHeaders sets the headers every response carries.
-func setSecurityHeaders(hdr http.Header, csp string) {
-	hdr.Set("Content-Security-Policy", csp)
-	hdr.Set("X-Content-Type-Options", "nosniff")
-	hdr.Set("Referrer-Policy", "no-referrer")
+	return webasset.New(buf.Bytes(), "text/html; charset=utf-8")
 }
 
 // contentSecurityPolicy allows the page to load its own assets and to talk to the endpoint,
