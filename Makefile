@@ -13,3 +13,15 @@ generate:
 # Micro-benchmarks next to their floors (see README: Performance).
 bench-micro:
 	go test -run '^$$' -bench . -benchtime 20x ./gateway/
+
+# The benchmark harness (bench/, README: Performance): simulators, Redis and
+# gateway replicas as separate processes, floors measured side by side.
+# `make bench` runs the whole matrix (about 15 minutes); `make bench-smoke`
+# 100 bots over 5 hosts, cold/warm/herd, one repetition (under 2 minutes).
+# Extra flags: make bench BENCH_FLAGS='-reps 5 -out results.md'.
+.PHONY: bench bench-smoke
+bench:
+	go run ./bench $(BENCH_FLAGS)
+
+bench-smoke:
+	go run ./bench -bots 100 -hosts 5 -workloads cold,warm,herd -reps 1 -duration 1s -ladder-steps 4 $(BENCH_FLAGS)

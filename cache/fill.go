@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/publishgate/publishgate/internal/redislock"
 )
 
 // Redis names of the fill coordination.
@@ -87,8 +89,6 @@ func NewRedisFiller(client redis.UniversalClient, c *Tiered, ttl time.Duration, 
 
 func lockKey(k Key) string { return LockPrefix + "{" + k.Environment + "}:" + k.BotID }
 
-var releaseScript = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`)
-
 // start subscribes once, on first use.
 func (f *RedisFiller) start() {
 	f.startOnce.Do(func() {
@@ -161,7 +161,7 @@ func (f *RedisFiller) Acquire(ctx context.Context, k Key, since time.Time) (func
 		var e Entry
 		if json.Unmarshal(raw, &e) == nil && e.FetchedAt.After(since) {
 			if ok {
-				_ = releaseScript.Run(ctx, f.client, []string{lockKey(k)}, token).Err()
+				_ = redislock.Release.Run(ctx, f.client, []string{lockKey(k)}, token).Err()
 			}
 			return nil, &e, false, nil
 		}
@@ -176,7 +176,7 @@ func (f *RedisFiller) Acquire(ctx context.Context, k Key, since time.Time) (func
 		pipe := f.client.Pipeline()
 		pipe.Publish(rctx, FilledChannel, payload)
 		// EVAL, not EVALSHA: a pipeline cannot fall back when the script is not loaded.
-		releaseScript.Eval(rctx, pipe, []string{lockKey(k)}, token)
+		redislock.Release.Eval(rctx, pipe, []string{lockKey(k)}, token)
 		if _, err := pipe.Exec(rctx); err != nil {
 			f.log.Debug("fill release failed", "err", err)
 		}

@@ -93,6 +93,9 @@ type Cache struct {
 	// StaleFor is how long past its freshness the last good answer may be
 	// served while upstream fails; 0 never serves stale answers.
 	StaleFor Duration `yaml:"staleFor"`
+	// BotListTTL is how long a discovered bot list (discoverBots) is used
+	// before Kore.ai's Get Bots API is asked again, in the background.
+	BotListTTL Duration `yaml:"botListTTL"`
 }
 
 // Auth configures the authentication of incoming callers

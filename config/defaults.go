@@ -23,6 +23,7 @@ func Default() *Config {
 			InProgressTTL: Duration(2 * time.Second),
 			NotFoundTTL:   Duration(30 * time.Second),
 			StaleFor:      Duration(10 * time.Minute),
+			BotListTTL:    Duration(5 * time.Minute),
 		},
 		Limits: Limits{
 			MaxDepth:          12,

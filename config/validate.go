@@ -109,6 +109,7 @@ func (c *Config) validate() []Problem {
 	positive(ch, "cache.ttl", c.Cache.TTL)
 	positive(ch, "cache.inProgressTTL", c.Cache.InProgressTTL)
 	positive(ch, "cache.notFoundTTL", c.Cache.NotFoundTTL)
+	positive(ch, "cache.botListTTL", c.Cache.BotListTTL)
 	if c.Cache.StaleFor < 0 {
 		ch.add("cache.staleFor", "must not be negative")
 	}

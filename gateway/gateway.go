@@ -18,6 +18,7 @@ import (
 	"github.com/publishgate/publishgate/cache"
 	"github.com/publishgate/publishgate/catalog"
 	"github.com/publishgate/publishgate/config"
+	"github.com/publishgate/publishgate/discovery"
 	"github.com/publishgate/publishgate/graph"
 	"github.com/publishgate/publishgate/live"
 	"github.com/publishgate/publishgate/loader"
@@ -25,6 +26,7 @@ import (
 	"github.com/publishgate/publishgate/publish"
 	"github.com/publishgate/publishgate/telemetry"
 	"github.com/publishgate/publishgate/upstream"
+	"github.com/publishgate/publishgate/watch"
 )
 
 // Options are the dependencies of a Gateway that do not come from the
@@ -76,6 +78,12 @@ type Gateway struct {
 	Source *loader.Source
 	// Live runs the publishStatusChanged pollers (live.go).
 	Live *live.Hub
+	// Discovery lists the bots of each environment with discoverBots
+	// (discovery.go).
+	Discovery map[string]*discovery.Refresher
+	// Watchers keep each environment with a watchInterval fresh
+	// (discovery.go).
+	Watchers map[string]*watch.Watcher
 }
 
 // New builds a gateway from a validated configuration.
@@ -165,7 +173,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, error
 		loader.WithWait(wait),
 		loader.WithClock(opts.Now),
 		loader.WithLogger(opts.Logger),
-		loader.WithBudget(store.budget),
+		loader.WithBudget(obs.alerts.CountingBudget(store.budget)),
 		loader.WithHooks(hooks),
 	}
 	if store.filler != nil {
@@ -173,6 +181,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, error
 	}
 	g.Source = loader.NewSource(store.cache, policy, fetchers, srcOpts...)
 	g.closers = append(g.closers, func() error { g.Source.Close(); return nil })
+	g.startBackground(cat, fetchers, store.cache, policy, opts)
 	publisher := g.setupLive(ctx, policy, starters, opts)
 	resolver := &graph.Resolver{
 		Catalog:           cat,

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -16,10 +17,10 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/publishgate/publishgate/alerts"
 	"github.com/publishgate/publishgate/config"
 	"github.com/publishgate/publishgate/loader"
 	"github.com/publishgate/publishgate/metrics"
@@ -31,6 +32,8 @@ import (
 // metrics, OpenTelemetry spans and one access-log line per request.
 type observability struct {
 	metrics *metrics.Metrics
+	// alerts exports the publish and reachability metrics alerts page on.
+	alerts  *alerts.Observer
 	tracing *telemetry.Tracing
 	tracer  trace.Tracer
 	prop    propagation.TextMapPropagator
@@ -52,6 +55,16 @@ func newObservability(cfg *config.Config, opts Options) (*observability, error) 
 	o := &observability{metrics: opts.Metrics, tracing: opts.Tracing, prop: telemetry.Propagator()}
 	if o.metrics == nil {
 		o.metrics = metrics.New()
+	}
+	names := make([]string, 0, len(cfg.Environments))
+	for _, e := range cfg.Environments {
+		names = append(names, e.Name)
+	}
+	var err error
+	o.alerts, err = alerts.New(o.metrics.Registry(), names, alerts.WithClock(opts.Now),
+		alerts.WithMaxAge(cfg.Cache.TTL.Duration()+cfg.Cache.StaleFor.Duration()))
+	if err != nil {
+		return nil, err
 	}
 	if o.tracing == nil {
 		t, err := telemetry.New(telemetry.Config{OTLPEndpoint: cfg.Tracing.OTLPEndpoint, SampleRatio: cfg.Tracing.SampleRatio})
@@ -103,6 +116,7 @@ func (o *observability) addClient(name string, c *upstream.Client) error {
 	o.mu.Lock()
 	o.clients = append(o.clients, namedClient{name, c})
 	o.mu.Unlock()
+	o.alerts.Breaker(name, func() bool { return c.BreakerState() == upstream.BreakerOpen })
 	return o.metrics.Environment(name, func() int { return int(c.BreakerState()) }, c.Queued)
 }
 
@@ -122,6 +136,9 @@ func (o *observability) breakerStates() map[string]string {
 func (o *observability) upstreamObserver(env string) func(context.Context, upstream.Observation) {
 	return func(ctx context.Context, ob upstream.Observation) {
 		o.metrics.UpstreamRequest(env, ob.StatusCode, ob.Duration)
+		if !errors.Is(ob.Err, context.Canceled) { // the caller left: says nothing of the host
+			o.alerts.Upstream(env, ob.StatusCode)
+		}
 		if s, ok := ctx.Value(statsKey{}).(*requestStats); ok {
 			s.upstreamCalls.Add(1)
 			if ob.Err != nil {
@@ -143,6 +160,8 @@ func (o *observability) loaderHooks() loader.Hooks {
 		CacheMiss: o.metrics.CacheMisses,
 		Stale:     o.metrics.StaleServed,
 		CacheErr:  func(error) { o.metrics.RedisError() },
+		Seen:      o.alerts.Seen,
+		Stored:    o.alerts.Stored,
 	}
 }
 
@@ -296,8 +315,9 @@ func (h requestIDHandler) WithGroup(name string) slog.Handler {
 type graphqlObserver struct{ o *observability }
 
 var (
-	_ graphql.HandlerExtension    = graphqlObserver{}
-	_ graphql.ResponseInterceptor = graphqlObserver{}
+	_ graphql.HandlerExtension     = graphqlObserver{}
+	_ graphql.ResponseInterceptor  = graphqlObserver{}
+	_ graphql.OperationInterceptor = graphqlObserver{}
 )
 
 func (graphqlObserver) ExtensionName() string { return "Observability" }
@@ -316,6 +336,17 @@ func (x graphqlObserver) InterceptResponse(ctx context.Context, next graphql.Res
 		}
 		opType = string(oc.Operation.Operation)
 	}
+	// A deferred query answers in several payloads (defer.go): the request
+	// is measured once, from the first to the last.
+	m, _ := ctx.Value(measureKey{}).(*measure)
+	if m != nil && m.started() {
+		resp := next(ctx)
+		m.add(resp)
+		if !hasNext(resp) {
+			m.finish()
+		}
+		return resp
+	}
 	name := oc.OperationName
 	if name == "" && oc.Operation != nil {
 		name = oc.Operation.Name
@@ -328,25 +359,17 @@ func (x graphqlObserver) InterceptResponse(ctx context.Context, next graphql.Res
 	ctx, span := x.o.tracer.Start(ctx, "graphql "+opType+" "+label, trace.WithSpanKind(trace.SpanKindServer),
 		trace.WithTimestamp(start),
 		trace.WithAttributes(attribute.String("graphql.operation.name", label), attribute.String("graphql.operation.type", opType)))
+	if m == nil {
+		m = &measure{}
+	}
+	m.begin(x.o, ctx, span, label, start)
 	resp := next(ctx)
-
-	outcome, nerr := metrics.OutcomeOK, 0
-	if resp != nil && len(resp.Errors) > 0 {
-		nerr = len(resp.Errors)
-		outcome = metrics.OutcomeError
-		if len(resp.Data) > 0 && string(resp.Data) != "null" {
-			outcome = metrics.OutcomePartial
-		}
-		span.SetAttributes(attribute.Int("graphql.errors", nerr))
-		if outcome == metrics.OutcomeError {
-			span.SetStatus(codes.Error, resp.Errors[0].Message)
-		}
+	m.add(resp)
+	if hasNext(resp) {
+		// Later payloads finish it; a client that leaves first ends ctx.
+		context.AfterFunc(ctx, m.finish)
+		return resp
 	}
-	span.End()
-	x.o.metrics.GraphQLRequest(label, outcome, time.Since(start))
-	if s, ok := ctx.Value(statsKey{}).(*requestStats); ok {
-		s.operation.Store(&label)
-		s.graphqlErrors.Add(int64(nerr))
-	}
+	m.finish()
 	return resp
 }

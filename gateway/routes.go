@@ -24,9 +24,13 @@ func (g *Gateway) routes(resolver *graph.Resolver, ready readiness, opts Options
 	gql.AddTransport(transport.Options{})
 	gql.AddTransport(transport.GET{})
 	g.addSubscriptionTransports(gql) // WebSocket, and SSE before POST (live.go)
-	gql.AddTransport(transport.POST{})
+	// @defer over multipart/mixed, before POST (defer.go).
+	addIncrementalTransport(gql)
+	gql.AddTransport(postJSON{}) // transport.POST, leaner (post.go)
 	gql.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	gql.Use(graphqlObserver{g.obs}) // first: outermost, so it sees every answer
+	// Queries over SSE get a dataloader and the request deadline (defer.go).
+	gql.Use(streamedQueries{source: g.Source, timeout: g.cfg.Limits.RequestTimeout.Duration()})
 	g.secureGraphQL(gql, g.sec, opts.Demo)
 	if g.cfg.Limits.MaxComplexity > 0 {
 		gql.Use(extension.FixedComplexityLimit(g.cfg.Limits.MaxComplexity))

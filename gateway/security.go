@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
 	"strings"
@@ -70,15 +69,18 @@ func (g *Gateway) setupSecurity(ctx context.Context) (*security, error) {
 
 // complexity prices the schema's fields from the catalog's shape.
 func complexity(cat *catalog.Catalog) graph.ComplexityRoot {
-	var s querylimit.Shape
-	for _, e := range cat.Environments() {
-		s.Environments++
-		s.TotalBots += len(e.Bots)
-		s.MaxBots = max(s.MaxBots, len(e.Bots))
-	}
-	// Bots named by reference but not configured still cost one.
-	s.MaxBots, s.TotalBots = max(s.MaxBots, 1), max(s.TotalBots, 1)
-	return querylimit.Complexity(s)
+	return querylimit.Complexity(func() querylimit.Shape {
+		var s querylimit.Shape
+		for _, e := range cat.Environments() {
+			n := len(e.Known()) // discovered bots included
+			s.Environments++
+			s.TotalBots += n
+			s.MaxBots = max(s.MaxBots, n)
+		}
+		// Bots named by reference but not configured still cost one.
+		s.MaxBots, s.TotalBots = max(s.MaxBots, 1), max(s.TotalBots, 1)
+		return s
+	})
 }
 
 // secureGraphQL adds the limits that apply before any resolver runs: the
@@ -184,7 +186,7 @@ func (g *Gateway) checkBody(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		body, err := io.ReadAll(r.Body)
+		body, err := readBody(r)
 		if err != nil {
 			if mbe, ok := errors.AsType[*http.MaxBytesError](err); ok {
 				writeError(w, http.StatusRequestEntityTooLarge, graph.CodeBadUserInput, fmt.Sprintf("request body larger than %d bytes (limits.maxBodyBytes)", mbe.Limit))
@@ -205,7 +207,7 @@ func (g *Gateway) checkBody(next http.Handler) http.Handler {
 			}
 			return
 		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.Body = bufferedBody{Reader: bytes.NewReader(body), b: body}
 		next.ServeHTTP(w, r)
 	})
 }

@@ -34,20 +34,23 @@ func (r *Resolver) botsByRef(ctx context.Context, refs []*model.BotRef) ([]*cata
 }
 
 // environmentBots resolves Environment.bots, filtered by state when asked.
+// The bots are the known ones: configured, then discovered (one snapshot).
 func (r *Resolver) environmentBots(ctx context.Context, env *catalog.Environment, states []upstream.State) []*catalog.Bot {
-	bots := make([]*catalog.Bot, 0, len(env.Bots))
+	known := env.Known()
+	bots := make([]*catalog.Bot, 0, len(known))
 	if len(states) == 0 {
-		for i := range env.Bots {
-			bots = append(bots, &env.Bots[i])
+		for i := range known {
+			bots = append(bots, &known[i])
 		}
 		r.primeIfRequested(ctx, bots)
 		return bots
 	}
-	for i, o := range r.loadAll(ctx, env.Bots) {
+	for i, o := range r.loadAll(ctx, known) {
 		if o.Err == nil && o.Result.Job != nil && slices.Contains(states, o.Result.Job.Status) {
-			bots = append(bots, &env.Bots[i])
+			bots = append(bots, &known[i])
 		}
 	}
+	r.primeIfRequested(ctx, bots) // publishStatus(refresh: true) loads other keys
 	return bots
 }
 
@@ -89,7 +92,7 @@ func (r *Resolver) summary(ctx context.Context, names []string) *model.PublishSu
 	}
 	var bots []catalog.Bot
 	for _, e := range envs {
-		bots = append(bots, e.Bots...)
+		bots = append(bots, e.Known()...)
 	}
 	return r.summarise(ctx, bots)
 }

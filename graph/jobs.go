@@ -70,10 +70,11 @@ func (r *Resolver) toModel(res loader.Result) *model.PublishJob {
 
 // primeIfRequested loads every bot's job in one batch when the current
 // field's selection asks for publishStatus, so that the field resolvers of
-// the list find their answers ready.
+// the list find their answers ready; the list is then settled (lists.go).
 func (r *Resolver) primeIfRequested(ctx context.Context, bots []*catalog.Bot) {
-	refresh, ok := requestedPublishStatus(ctx)
+	refresh, ok, deferred := requestedPublishStatus(ctx)
 	if !ok {
+		markSettled(ctx) // nothing of the elements waits
 		return
 	}
 	keys := make([]loader.Key, 0, len(bots))
@@ -82,18 +83,27 @@ func (r *Resolver) primeIfRequested(ctx context.Context, bots []*catalog.Bot) {
 			keys = append(keys, loader.Key{Environment: b.Environment, BotID: b.ID, Refresh: refresh})
 		}
 	}
+	if deferred {
+		// @defer: the list itself must not wait for its jobs (they travel
+		// in later payloads), nor share a batch with another list's.
+		r.Jobs.For(ctx).PreloadInBackground(ctx, keys)
+		markSettled(ctx) // the deferred fields wait in goroutines of their own
+		return
+	}
 	r.Jobs.For(ctx).Preload(ctx, keys)
+	markSettled(ctx)
 }
 
 // requestedPublishStatus reports whether the current field (a list of Bot)
-// selects publishStatus, and with which refresh argument. When several
-// selections disagree, the plain one is primed.
-func requestedPublishStatus(ctx context.Context) (refresh, ok bool) {
+// selects publishStatus, with which refresh argument, and whether every such
+// selection is deferred (@defer). When several selections disagree, the
+// plain one is primed.
+func requestedPublishStatus(ctx context.Context) (refresh, ok, deferred bool) {
 	oc := graphql.GetOperationContext(ctx)
 	if oc == nil {
-		return false, false
+		return false, false, false
 	}
-	refresh = true
+	refresh, deferred = true, true
 	for _, f := range graphql.CollectFieldsCtx(ctx, []string{"Bot"}) {
 		if f.Name != "publishStatus" {
 			continue
@@ -102,8 +112,9 @@ func requestedPublishStatus(ctx context.Context) (refresh, ok bool) {
 		if v, isBool := f.ArgumentMap(oc.Variables)["refresh"].(bool); !isBool || !v {
 			refresh = false
 		}
+		deferred = deferred && f.IsDeferred()
 	}
-	return refresh && ok, ok
+	return refresh && ok, ok, deferred && ok
 }
 
 // loadAll loads the jobs of bots and returns one outcome per bot.

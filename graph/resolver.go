@@ -4,6 +4,7 @@
 package graph
 
 //go:generate go tool gqlgen generate
+//go:generate go run ../internal/genlists generated.go
 
 import (
 	"log/slog"

@@ -38,7 +38,7 @@ func (r *environmentResolver) Bots(ctx context.Context, obj *catalog.Environment
 
 // Summary is the resolver for the summary field.
 func (r *environmentResolver) Summary(ctx context.Context, obj *catalog.Environment) (*model.PublishSummary, error) {
-	return r.summarise(ctx, obj.Bots), nil
+	return r.summarise(ctx, obj.Known()), nil
 }
 
 // PublishBot is the resolver for the publishBot field.

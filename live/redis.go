@@ -8,6 +8,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/publishgate/publishgate/internal/redislock"
 	"github.com/publishgate/publishgate/loader"
 	"github.com/publishgate/publishgate/upstream"
 )
@@ -17,13 +18,6 @@ const (
 	leasePrefix   = "publishgate:v1:live:lease:"
 	channelPrefix = "publishgate:v1:live:bot:"
 )
-
-// renewScript extends a lease only if this replica still holds it.
-var renewScript = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("PEXPIRE", KEYS[1], ARGV[2]) end return 0`)
-
-// releaseScript deletes a lease only if this replica holds it, so a replica
-// whose lease expired never frees its successor's.
-var releaseScript = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`)
 
 // message is what a replica publishes on a bot's channel: the job it saw.
 type message struct {
@@ -139,7 +133,7 @@ func (p *pubsub) publish(ctx context.Context, k Key, r loader.Result) {
 func (p *pubsub) hold(ctx context.Context, k Key, held bool) bool {
 	ttl := p.h.opts.LeaseTTL
 	if held {
-		n, err := renewScript.Run(ctx, p.c, []string{LeaseKey(k)}, p.h.id, ttl.Milliseconds()).Int()
+		n, err := redislock.Renew.Run(ctx, p.c, []string{LeaseKey(k)}, p.h.id, ttl.Milliseconds()).Int()
 		if err != nil {
 			return true
 		}
@@ -157,5 +151,5 @@ func (p *pubsub) hold(ctx context.Context, k Key, held bool) bool {
 
 // release frees the lease on k if this replica holds it.
 func (p *pubsub) release(ctx context.Context, k Key) {
-	_ = releaseScript.Run(ctx, p.c, []string{LeaseKey(k)}, p.h.id).Err()
+	_ = redislock.Release.Run(ctx, p.c, []string{LeaseKey(k)}, p.h.id).Err()
 }

@@ -16,8 +16,9 @@ type Loaders struct {
 	// Jobs loads publish jobs by key.
 	Jobs *dataloader.Loader[Key, Result]
 
-	source *Source
-	cache  *thunkCache
+	source  *Source
+	cache   *thunkCache
+	settled sync.Map // tokens of MarkSettled
 }
 
 // NewLoaders returns fresh loaders for one request.
@@ -62,6 +63,42 @@ func (l *Loaders) Preload(ctx context.Context, keys []Key) {
 	}
 	defer func() { done(outs) }()
 	outs = l.source.Load(ctx, todo)
+}
+
+// PreloadInBackground is Preload for fields whose answers may come later
+// (a deferred publishStatus): it claims the keys now, so the field
+// resolvers wait for this load instead of batching their keys with other
+// lists', and loads them in a goroutine that ends with ctx or the load. It
+// keeps one list's slow host from holding back the other lists' payloads.
+func (l *Loaders) PreloadInBackground(ctx context.Context, keys []Key) {
+	todo, done := l.cache.claim(keys)
+	if len(todo) == 0 {
+		return
+	}
+	go func() {
+		outs := make([]Outcome, len(todo))
+		for i := range outs {
+			outs[i].Err = errPreloadFailed
+		}
+		defer func() {
+			if r := recover(); r != nil { // no request to fail here: its keys fail
+				l.source.log.ErrorContext(ctx, "background preload panicked", "panic", r)
+			}
+			done(outs)
+		}()
+		outs = l.source.Load(ctx, todo)
+	}()
+}
+
+// MarkSettled records that every load the holder of token (a list field)
+// needs has completed in this request, so that its elements can be
+// resolved one after another without waiting for a batch together.
+func (l *Loaders) MarkSettled(token any) { l.settled.Store(token, struct{}{}) }
+
+// Settled reports whether MarkSettled was called with token.
+func (l *Loaders) Settled(token any) bool {
+	_, ok := l.settled.Load(token)
+	return ok
 }
 
 // errPreloadFailed answers keys whose preload did not complete.

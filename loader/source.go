@@ -70,6 +70,11 @@ type Hooks struct {
 	CacheMiss func(n int)
 	Stale     func(n int)
 	CacheErr  func(err error)
+	// Seen gets what one cache read returned (entries[i] answers keys[i],
+	// nil a miss), and Stored every job this replica fetched from the
+	// upstream, once written to the cache: for alerts/.
+	Seen   func(keys []cache.Key, entries []*cache.Entry)
+	Stored func(ctx context.Context, k cache.Key, e cache.Entry)
 }
 
 // Source answers batches of keys. One Source serves the whole process; each
@@ -199,8 +204,8 @@ func (s *Source) Load(ctx context.Context, keys []Key) []Outcome {
 		s.hooks.Batch(len(keys))
 	}
 	var (
-		cacheKeys []cache.Key
-		seen      = map[cache.Key]bool{}
+		cacheKeys = make([]cache.Key, 0, len(keys))
+		seen      = make(map[cache.Key]bool, len(keys))
 	)
 	for i, k := range keys {
 		if _, ok := s.fetchers[k.Environment]; !ok {
@@ -214,11 +219,14 @@ func (s *Source) Load(ctx context.Context, keys []Key) []Outcome {
 	}
 
 	// One cache read for every distinct key that may be served from it.
-	served := map[cache.Key]Result{}
+	served := make(map[cache.Key]Result, len(cacheKeys))
 	old := map[cache.Key]*cache.Entry{}
 	expired := map[cache.Key]time.Time{}
 	if len(cacheKeys) > 0 {
 		entries, err := s.cache.GetMany(ctx, cacheKeys)
+		if s.hooks.Seen != nil {
+			s.hooks.Seen(cacheKeys, entries)
+		}
 		if err != nil {
 			s.log.WarnContext(ctx, "cache read failed; fetching from upstream", "err", err)
 			if s.hooks.CacheErr != nil {
@@ -542,6 +550,9 @@ func (s *Source) fill(ctx context.Context, f Fetcher, k cache.Key, since time.Ti
 		if s.hooks.CacheErr != nil {
 			s.hooks.CacheErr(err)
 		}
+	}
+	if s.hooks.Stored != nil {
+		s.hooks.Stored(ctx, k, cache.Entry{Job: job, FetchedAt: r.at})
 	}
 	return r
 }

@@ -60,6 +60,12 @@ type Metrics struct {
 	redisErrors prometheus.Counter
 	batchSize   prometheus.Histogram
 
+	// Background work: bot discovery and refresh-ahead watching.
+	discoverySyncs *prometheus.CounterVec
+	discoveredBots *prometheus.GaugeVec
+	watchPolls     *prometheus.CounterVec
+	watchLeader    *prometheus.GaugeVec
+
 	mu  sync.Mutex
 	ops map[string]bool
 }
@@ -114,6 +120,7 @@ func New() *Metrics {
 			Buckets: []float64{1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000},
 		}),
 	}
+	m.newBackground()
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -228,3 +235,49 @@ func (m *Metrics) RedisError() { m.redisErrors.Inc() }
 
 // Batch records the size of one dataloader batch.
 func (m *Metrics) Batch(size int) { m.batchSize.Observe(float64(size)) }
+
+// newBackground makes the collectors of bot discovery and watching.
+func (m *Metrics) newBackground() {
+	m.discoverySyncs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "publishgate_discovery_syncs_total",
+		Help: "Changes of an environment's discovered bot list by outcome (fetched: listed with Kore.ai here, shared: taken from another replica, failed: the last list stays).",
+	}, []string{"environment", "outcome"})
+	m.discoveredBots = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "publishgate_discovered_bots",
+		Help: "Bots of an environment listed by Kore.ai's Get Bots API in the list in use.",
+	}, []string{"environment"})
+	m.watchPolls = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "publishgate_watch_polls_total",
+		Help: "Bots read in the background by refresh-ahead watching, by outcome (ok, failed).",
+	}, []string{"environment", "outcome"})
+	m.watchLeader = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "publishgate_watch_leader",
+		Help: "1 while this replica is the one polling a watched environment.",
+	}, []string{"environment"})
+	m.reg.MustRegister(m.discoverySyncs, m.discoveredBots, m.watchPolls, m.watchLeader)
+}
+
+// DiscoverySync records a change of env's discovered list (outcome fetched,
+// shared or failed) and the number of discovered bots in use.
+func (m *Metrics) DiscoverySync(env, outcome string, bots int) {
+	m.discoverySyncs.WithLabelValues(env, outcome).Inc()
+	m.discoveredBots.WithLabelValues(env).Set(float64(bots))
+}
+
+// WatchPolls records polled bots of env read in the background, failed of
+// them failing.
+func (m *Metrics) WatchPolls(env string, polled, failed int) {
+	m.watchPolls.WithLabelValues(env, "ok").Add(float64(polled - failed))
+	if failed > 0 {
+		m.watchPolls.WithLabelValues(env, "failed").Add(float64(failed))
+	}
+}
+
+// WatchLeader records whether this replica polls env.
+func (m *Metrics) WatchLeader(env string, leading bool) {
+	v := 0.0
+	if leading {
+		v = 1
+	}
+	m.watchLeader.WithLabelValues(env).Set(v)
+}

@@ -28,26 +28,31 @@ const refreshCost = 5
 // environments, Environment.bots the largest environment's bots. Fields
 // that count bots (summaries) cost one per bot they load. The result is an
 // upper bound of the work a query asks for, known before it runs.
-func Complexity(s Shape) graph.ComplexityRoot {
+//
+// shape is asked once per query priced, so that bots discovered since the
+// start count.
+func Complexity(shape func() Shape) graph.ComplexityRoot {
 	var c graph.ComplexityRoot
 	c.Query.Bots = func(child int, refs []*model.BotRef) int { return 1 + len(refs)*child }
-	c.Query.Environments = func(child int) int { return 1 + s.Environments*child }
+	c.Query.Environments = func(child int) int { return 1 + shape().Environments*child }
 	c.Subscription.PublishStatusChanged = func(child int, refs []*model.BotRef) int { return 1 + len(refs)*child }
 	c.Query.Summary = func(child int, envs []string) int {
+		s := shape()
 		if envs == nil {
 			return 1 + s.TotalBots + child
 		}
 		return 1 + min(len(envs)*s.MaxBots, s.TotalBots) + child
 	}
 	c.Environment.Bots = func(child int, states []upstream.State) int {
-		cost := 1 + s.MaxBots*child
+		most := shape().MaxBots
+		cost := 1 + most*child
 		if len(states) > 0 {
 			// Filtering loads every bot's job first.
-			cost += s.MaxBots
+			cost += most
 		}
 		return cost
 	}
-	c.Environment.Summary = func(child int) int { return 1 + s.MaxBots + child }
+	c.Environment.Summary = func(child int) int { return 1 + shape().MaxBots + child }
 	c.Bot.PublishStatus = func(child int, refresh *bool) int {
 		if refresh != nil && *refresh {
 			return 1 + refreshCost + child

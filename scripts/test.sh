@@ -39,6 +39,17 @@ if [ -z "${PUBLISHGATE_CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1 &
   fi
 fi
 
+# The Prometheus alert rules (deploy/prometheus/) are checked and unit-tested with promtool, from
+# Debian's prometheus package; gateway/alerts_test.go runs it on a live gateway's series. It fails,
+# never skips, without one.
+if ! command -v promtool >/dev/null 2>&1; then
+  step "installing prometheus (promtool checks and tests the alert rules)"
+  if ! apt_install prometheus; then
+    echo "promtool is missing: install it (Debian/Ubuntu: sudo apt-get install prometheus)" >&2
+    exit 1
+  fi
+fi
+
 step "gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then
@@ -60,6 +71,10 @@ if [ "$before" != "$after" ]; then
   diff <(echo "$before") <(echo "$after") >&2 || true
   exit 1
 fi
+
+step "alert rules: promtool check rules, promtool test rules"
+promtool check rules deploy/prometheus/alerts.yml
+promtool test rules deploy/prometheus/alerts_test.yml
 
 step "go test -race ./..."
 go test -race -count=1 ./...

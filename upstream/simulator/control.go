@@ -153,6 +153,10 @@ func (s *Simulator) serveControl(w http.ResponseWriter, r *http.Request, sub str
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
+	case strings.HasPrefix(sub, "/finish/"):
+		if allow(http.MethodPost) {
+			s.serveFinish(w, r, sub)
+		}
 	default:
 		controlError(w, notFound())
 	}

@@ -14,6 +14,7 @@
 //	GET  /_simulator/faults, PUT ...       {"global": Fault, "accounts": {clientId: Fault}, "bots": {botId: Fault}}
 //	GET  /_simulator/ratelimits, PUT ...   {"perMinute": 60, "perHour": 1800}
 //	POST /_simulator/publish/{botId}       start a publish as if someone had clicked Publish, 204
+//	POST /_simulator/finish/{botId}?outcome=failed|successful   end the current publish now, 204
 //
 // # Order of checks
 //

@@ -143,6 +143,10 @@ const (
 
 // wait blocks for d (forever when d < 0) or until the request's context ends or Close is called.
 func (s *Simulator) wait(ctx context.Context, d time.Duration) waitOutcome {
+	if d < 0 { // a Hang: counted while it holds the request (Stats.Held)
+		s.stats.held.Add(1)
+		defer s.stats.held.Add(-1)
+	}
 	if s.testHookWait != nil {
 		s.testHookWait()
 	}

@@ -340,10 +340,14 @@ func (s *Simulator) serveBots(x *exchange, a *account, d faultDecision) {
 		if b.job == nil {
 			status = "configured"
 		}
+		apps := []jwtAppJSON{app}
+		if b.cfg.AppSecret != "" {
+			apps = append(apps, jwtAppJSON{ClientID: "cs-" + strings.TrimPrefix(b.cfg.ID, "st-"), ClientSecret: b.cfg.AppSecret})
+		}
 		out.Bots = append(out.Bots, botItemJSON{
 			ID: b.cfg.ID, AccountID: accountID, Purpose: "customer", CreatedBy: a.userID, Type: "default",
 			DefaultLanguage: "en", Status: status, Name: b.cfg.Name, IsLinkedTo: []string{},
-			JWTApps: []jwtAppJSON{app},
+			JWTApps: apps,
 		})
 	}
 	s.mu.Unlock()

@@ -2,6 +2,7 @@ package simulator
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -245,6 +246,40 @@ func TestBotList(t *testing.T) {
 				if b.Status != want {
 					t.Errorf("%s status = %s, want %s", b.ID, b.Status, want)
 				}
+			}
+		})
+	}
+}
+
+func TestBotListServesEachBotsOwnAppSecret(t *testing.T) {
+	const botSecret = "bot-only-secret-0123456789"
+	h := newHarness(t, WithAccounts(Account{
+		Name: "delta", ClientID: "cs-delta", ClientSecret: "delta-secret",
+		Bots: []Bot{
+			{ID: botDone, Name: "With app", State: StateSuccessful, AppSecret: botSecret},
+			{ID: botNever, Name: "Without"},
+		},
+	}))
+	list := decode[botListJSON](t, h.do(http.MethodGet, "/api/public/bots", h.token("cs-delta", "delta-secret"), nil).body)
+	if len(list.Bots) != 2 {
+		t.Fatalf("got %d bots, want 2", len(list.Bots))
+	}
+	tests := []struct {
+		name        string
+		bot         botItemJSON
+		wantSecrets []string
+	}{
+		{"a bot with its own app lists both apps", list.Bots[0], []string{"delta-secret", botSecret}},
+		{"a bot without lists the account's app only", list.Bots[1], []string{"delta-secret"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			for _, app := range tt.bot.JWTApps {
+				got = append(got, app.ClientSecret)
+			}
+			if !slices.Equal(got, tt.wantSecrets) {
+				t.Fatalf("jwtApps secrets = %q, want %q", got, tt.wantSecrets)
 			}
 		})
 	}

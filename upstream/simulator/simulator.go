@@ -82,6 +82,11 @@ type Bot struct {
 	Republish time.Duration
 	// Fault is a per-bot fault, nil = none.
 	Fault *Fault
+	// AppSecret, when set, is the client secret of a second app linked to this bot only: the bot
+	// list serves it in the bot's jwtApps after the account's app, as Kore.ai lists every linked
+	// app with its secret in clear. Tests use it as a secret the gateway can know from nowhere
+	// else, to prove it never leaves the gateway's decoder.
+	AppSecret string
 }
 
 // DefaultPublishDuration is how long a publish takes when Bot.PublishDuration is zero.

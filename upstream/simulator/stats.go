@@ -4,6 +4,7 @@ import (
 	"maps"
 	"strconv"
 	"sync"
+	"sync/atomic"
 )
 
 // Stats is what reached the simulator's API routes (never its /_simulator/ control routes).
@@ -15,6 +16,7 @@ type Stats struct {
 	ByAccount   map[string]int64 `json:"byAccount"`   // Account.Name -> requests authenticated as it
 	Publishes   map[string]int64 `json:"publishes"`   // bot ID -> accepted publish POSTs
 	Connections int64            `json:"connections"` // new TCP connections seen by ConnStateHook
+	Held        int64            `json:"held"`        // requests a Hang fault holds open now (not zeroed by Reset)
 }
 
 // Keys of Stats for requests that did not get an ordinary answer.
@@ -27,8 +29,9 @@ const (
 
 // counters holds Stats behind its own lock, so counting never waits on the simulator's state.
 type counters struct {
-	mu sync.Mutex
-	s  Stats
+	mu   sync.Mutex
+	s    Stats
+	held atomic.Int64 // a gauge, apart from the counters Reset zeroes
 }
 
 func (c *counters) reset() {
@@ -80,5 +83,6 @@ func (c *counters) snapshot() Stats {
 	out.ByStatus = maps.Clone(c.s.ByStatus)
 	out.ByAccount = maps.Clone(c.s.ByAccount)
 	out.Publishes = maps.Clone(c.s.Publishes)
+	out.Held = c.held.Load()
 	return out
 }

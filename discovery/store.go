@@ -1,0 +1,127 @@
+package discovery
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/publishgate/publishgate/internal/redislock"
+	"github.com/publishgate/publishgate/upstream"
+)
+
+// KeyPrefix namespaces discovery's Redis keys.
+const KeyPrefix = "publishgate:v1:bots:"
+
+// ListKey is the Redis key of an environment's shared bot list. The
+// environment is a Cluster hash tag, like the job keys'.
+func ListKey(env string) string { return KeyPrefix + "{" + env + "}" }
+
+// lockKey is the Redis key of the lock held by the replica listing env.
+func lockKey(env string) string { return ListKey(env) + ":lock" }
+
+// List is a bot list as it is shared: what Kore.ai listed (ID, name and
+// status only; upstream.ListedBot has no room for anything else) and when.
+type List struct {
+	FetchedAt time.Time            `json:"fetchedAt"`
+	Bots      []upstream.ListedBot `json:"bots"`
+}
+
+// store is where a list is shared between replicas, and the lock that makes
+// one replica list the bots for all.
+type store interface {
+	// load returns the shared list, nil when there is none.
+	load(ctx context.Context) (*List, error)
+	// save shares l for keep.
+	save(ctx context.Context, l *List, keep time.Duration) error
+	// lock tries to become the one replica listing the bots, for at most
+	// ttl; ok is false when another holds the lock. unlock releases it, or
+	// with holdFor > 0 keeps it that much longer (after a failed listing,
+	// so that the other replicas do not each try again at once).
+	lock(ctx context.Context, ttl time.Duration) (unlock func(holdFor time.Duration), ok bool, err error)
+}
+
+// memoryStore is the in-process store: one process, nothing to share, no
+// one to wait for.
+type memoryStore struct {
+	mu   sync.Mutex
+	list *List
+}
+
+func (m *memoryStore) load(context.Context) (*List, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.list, nil
+}
+
+func (m *memoryStore) save(_ context.Context, l *List, _ time.Duration) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.list = l
+	return nil
+}
+
+func (m *memoryStore) lock(context.Context, time.Duration) (func(time.Duration), bool, error) {
+	return func(time.Duration) {}, true, nil
+}
+
+// redisStore shares the list of one environment through Redis.
+type redisStore struct {
+	c   redis.UniversalClient
+	env string
+}
+
+func (r *redisStore) load(ctx context.Context) (*List, error) {
+	raw, err := r.c.Get(ctx, ListKey(r.env)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read shared bot list: %w", err)
+	}
+	var l List
+	if err := json.Unmarshal(raw, &l); err != nil {
+		// Not ours (or from another version): as good as none.
+		return nil, nil
+	}
+	return &l, nil
+}
+
+func (r *redisStore) save(ctx context.Context, l *List, keep time.Duration) error {
+	raw, err := json.Marshal(l)
+	if err != nil {
+		return fmt.Errorf("encode bot list: %w", err)
+	}
+	if err := r.c.Set(ctx, ListKey(r.env), raw, keep).Err(); err != nil {
+		return fmt.Errorf("share bot list: %w", err)
+	}
+	return nil
+}
+
+func (r *redisStore) lock(ctx context.Context, ttl time.Duration) (func(time.Duration), bool, error) {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	token := hex.EncodeToString(b[:])
+	ok, err := r.c.SetNX(ctx, lockKey(r.env), token, ttl).Result()
+	if err != nil {
+		return nil, false, fmt.Errorf("take bot list lock: %w", err)
+	}
+	if !ok {
+		return nil, false, nil
+	}
+	return func(holdFor time.Duration) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		defer cancel()
+		if holdFor > 0 {
+			_ = redislock.Renew.Run(ctx, r.c, []string{lockKey(r.env)}, token, holdFor.Milliseconds()).Err()
+			return
+		}
+		_ = redislock.Release.Run(ctx, r.c, []string{lockKey(r.env)}, token).Err()
+	}, true, nil
+}
