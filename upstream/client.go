@@ -212,7 +212,7 @@ func NewTransport(idlePerHost int) *http.Transport {
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          idlePerHost * 16,
+		MaxIdleConns:          0, // no overall cap: per host is the bound (a cap dropped the connections of the 17th host on)
 		MaxIdleConnsPerHost:   idlePerHost,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   5 * time.Second,

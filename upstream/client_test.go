@@ -3,10 +3,14 @@ package upstream_test
 import (
 	"context"
 	"errors"
+	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -381,4 +385,50 @@ func TestMintedTokenShape(t *testing.T) {
 		t.Fatalf("token lifetime %v, want (0, 1h]", life)
 	}
 	_ = jwt.SigningMethodHS256 // the simulator accepts only HS256
+}
+
+// TestTransportKeepsConnectionsToManyHosts: a gateway with twenty
+// environments reuses its connections to every one of them (a cap on idle
+// connections across hosts once made it re-dial past the sixteenth).
+func TestTransportKeepsConnectionsToManyHosts(t *testing.T) {
+	const hosts, perHost = 20, 4
+	var dials atomic.Int64
+	urls := make([]string, hosts)
+	for i := range urls {
+		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.WriteString(w, "ok")
+		}))
+		srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+			if s == http.StateNew {
+				dials.Add(1)
+			}
+		}
+		srv.Start()
+		t.Cleanup(srv.Close)
+		urls[i] = srv.URL
+	}
+	client := &http.Client{Transport: upstream.NewTransport(perHost)}
+	round := func() {
+		var wg sync.WaitGroup
+		for _, u := range urls {
+			for range perHost {
+				wg.Go(func() {
+					resp, err := client.Get(u)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				})
+			}
+		}
+		wg.Wait()
+	}
+	round()
+	first := dials.Load()
+	round()
+	if again := dials.Load() - first; again != 0 {
+		t.Fatalf("the second round opened %d new connections (first: %d), want 0", again, first)
+	}
 }

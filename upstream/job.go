@@ -3,6 +3,7 @@ package upstream
 import (
 	"strings"
 	"time"
+	"unicode"
 )
 
 // State is the normalised state of a publish job.
@@ -59,8 +60,15 @@ func ParseResourceState(raw string) ResourceState {
 }
 
 func normaliseStatus(raw string) string {
-	s := strings.ToLower(strings.TrimSpace(raw))
-	return strings.NewReplacer("_", "", " ", "", "-", "").Replace(s)
+	// One pass, no allocation for the usual lower-case values (this runs
+	// for every job and resource decoded).
+	return strings.Map(func(r rune) rune {
+		switch r {
+		case '_', ' ', '-':
+			return -1
+		}
+		return unicode.ToLower(r)
+	}, strings.TrimSpace(raw))
 }
 
 // Job is one publish job of a bot as Kore.ai reports it: the one in progress

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// counters is what the harness reads before and after a measured pass; the
+// difference divided by the queries of the pass gives the per-query figures.
+type counters struct {
+	upstream    int64   // requests the simulators answered (all hosts)
+	connections int64   // new TCP connections the simulators accepted
+	cpuTicks    int64   // CPU time of the measured processes, /proc clock ticks
+	mallocs     float64 // go_memstats_mallocs_total of the measured processes
+	redisTurns  int64   // round trips through the measured processes' Redis proxy
+	byBot       map[string]int64
+}
+
+// sub returns c - o.
+// maxPerBot is the most upstream requests any one bot received.
+func (c counters) maxPerBot() int64 {
+	var m int64
+	for _, n := range c.byBot {
+		m = max(m, n)
+	}
+	return m
+}
+
+func (c counters) sub(o counters) counters {
+	d := counters{c.upstream - o.upstream, c.connections - o.connections, c.cpuTicks - o.cpuTicks, c.mallocs - o.mallocs, c.redisTurns - o.redisTurns, map[string]int64{}}
+	for b, n := range c.byBot {
+		if n -= o.byBot[b]; n != 0 {
+			d.byBot[b] = n
+		}
+	}
+	return d
+}
+
+// simStats is the part of /_simulator/stats the harness reads.
+type simStats struct {
+	Total       int64            `json:"total"`
+	Connections int64            `json:"connections"`
+	ByBot       map[string]int64 `json:"byBot"`
+}
+
+// measured names the processes whose cost a pass measures.
+type measured struct {
+	procs []*proc
+	proxy *redisProxy
+	// scrapeMallocs is what one /metrics scrape allocates in these processes,
+	// subtracted from every pass (calibrate).
+	scrapeMallocs float64
+}
+
+// read takes a snapshot of the simulators of t and of m's processes.
+func (h *harness) read(ctx context.Context, t *topology, m *measured) (counters, error) {
+	c := counters{byBot: map[string]int64{}}
+	for _, s := range t.sims {
+		st, err := h.simStats(ctx, s.URL)
+		if err != nil {
+			return c, err
+		}
+		c.upstream += st.Total
+		c.connections += st.Connections
+		for b, n := range st.ByBot {
+			c.byBot[b] += n
+		}
+	}
+	for _, p := range m.procs {
+		ticks, err := cpuTicks(p.Pid())
+		if err != nil {
+			return c, err
+		}
+		c.cpuTicks += ticks
+		n, err := h.mallocs(ctx, p.URL)
+		if err != nil {
+			return c, err
+		}
+		c.mallocs += n
+	}
+	c.redisTurns = m.proxy.Turns()
+	return c, nil
+}
+
+// calibrate measures what scraping /metrics allocates in m's processes, so
+// that passes report the allocations of the requests alone.
+func (h *harness) calibrate(ctx context.Context, m *measured) error {
+	var total float64
+	for _, p := range m.procs {
+		a, err := h.mallocs(ctx, p.URL)
+		if err != nil {
+			return err
+		}
+		b, err := h.mallocs(ctx, p.URL)
+		if err != nil {
+			return err
+		}
+		total += b - a
+	}
+	m.scrapeMallocs = total
+	return nil
+}
+
+func (h *harness) simStats(ctx context.Context, base string) (simStats, error) {
+	var st simStats
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/_simulator/stats", nil)
+	if err != nil {
+		return st, fmt.Errorf("simulator stats: %w", err)
+	}
+	resp, err := h.http.Do(req)
+	if err != nil {
+		return st, fmt.Errorf("simulator stats: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return st, fmt.Errorf("simulator stats: HTTP %d", resp.StatusCode)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return st, fmt.Errorf("simulator stats: %w", err)
+	}
+	return st, nil
+}
+
+// mallocs reads go_memstats_mallocs_total from base/metrics (the Go
+// collector of client_golang, registered by the gateway and the REST floor).
+func (h *harness) mallocs(ctx context.Context, base string) (float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
+	if err != nil {
+		return 0, fmt.Errorf("metrics: %w", err)
+	}
+	resp, err := h.http.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "go_memstats_mallocs_total "); ok {
+			n, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				return 0, fmt.Errorf("metrics: go_memstats_mallocs_total: %w", err)
+			}
+			return n, nil
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return 0, fmt.Errorf("metrics: %w", err)
+	}
+	return 0, fmt.Errorf("metrics: %s/metrics has no go_memstats_mallocs_total", base)
+}
+
+// quiesce waits until the simulators of t have answered nothing new for
+// settle (background refreshes finish after the answers that started them),
+// bounded by 30 s.
+func (h *harness) quiesce(ctx context.Context, t *topology, settle time.Duration) error {
+	deadline := time.Now().Add(30 * time.Second)
+	last, stable := int64(-1), time.Now()
+	for time.Now().Before(deadline) {
+		var total int64
+		for _, s := range t.sims {
+			st, err := h.simStats(ctx, s.URL)
+			if err != nil {
+				return err
+			}
+			total += st.Total
+		}
+		if total != last {
+			last, stable = total, time.Now()
+		} else if time.Since(stable) >= settle {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("the simulators did not settle within 30s")
+}
