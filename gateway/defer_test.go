@@ -190,3 +190,59 @@ func refusedCode(t *testing.T, tr transport, baseURL, query string, header http.
 	}
 	return r.Errors[0].Code()
 }
+
+// TestDeferredRefsAcrossHostsDoNotWaitForAHangingOne: one list naming bots
+// of three hosts by reference, publishStatus deferred: the healthy hosts'
+// statuses arrive while the hanging host still holds its requests (each
+// environment's bots load on their own).
+func TestDeferredRefsAcrossHostsDoNotWaitForAHangingOne(t *testing.T) {
+	const perEnv = 2
+	sim, gw, accts := hangingSetup(t, perEnv)
+	var refs []string
+	var envOf []int
+	for e, a := range accts {
+		for _, b := range a.Bots {
+			refs = append(refs, fmt.Sprintf(`{environment: %q, botId: %q}`, a.Name, b.ID))
+			envOf = append(envOf, e)
+		}
+	}
+	q := `{ bots(refs: [` + strings.Join(refs, ", ") + `]) { id ... @defer(label: "status") { publishStatus { status } } } }`
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := postDeferred(ctx, deferTransports[0], gw.URL, q, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	if first, err := s.next(); err != nil || len(first) != 1 {
+		t.Fatalf("first part: %v %+v", err, first)
+	}
+	testkit.Eventually(t, 5*time.Second, "the hanging host's requests are held", func() bool {
+		return sim.Simulator.Held() == perEnv
+	})
+	for healthy := 0; healthy < 2*perEnv; {
+		parts, err := s.next()
+		if err != nil {
+			t.Fatalf("after %d healthy statuses: %v", healthy, err)
+		}
+		for _, p := range parts {
+			if len(p.Path) != 2 || p.Path[0] != "bots" {
+				t.Fatalf("deferred payload at %v, want bots.N", p.Path)
+			}
+			i := int(p.Path[1].(float64))
+			if envOf[i] == 2 {
+				t.Fatalf("the hanging host's bot %d arrived after only %d of %d healthy statuses: %s %+v", i, healthy, 2*perEnv, p.Data, p.Errors)
+			}
+			var d struct {
+				PublishStatus *struct{ Status string } `json:"publishStatus"`
+			}
+			if err := json.Unmarshal(p.Data, &d); err != nil || d.PublishStatus == nil || len(p.Errors) > 0 {
+				t.Fatalf("healthy bot %d: %s %+v", i, p.Data, p.Errors)
+			}
+			healthy++
+		}
+	}
+	if held := sim.Simulator.Held(); held != perEnv {
+		t.Fatalf("when the healthy statuses had arrived the simulator held %d requests, want all %d of the hanging host", held, perEnv)
+	}
+}

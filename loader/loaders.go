@@ -71,23 +71,35 @@ func (l *Loaders) Preload(ctx context.Context, keys []Key) {
 // lists', and loads them in a goroutine that ends with ctx or the load. It
 // keeps one list's slow host from holding back the other lists' payloads.
 func (l *Loaders) PreloadInBackground(ctx context.Context, keys []Key) {
-	todo, done := l.cache.claim(keys)
-	if len(todo) == 0 {
-		return
-	}
-	go func() {
-		outs := make([]Outcome, len(todo))
-		for i := range outs {
-			outs[i].Err = errPreloadFailed
+	// One load per environment: a list naming bots of several hosts must
+	// not hold a fast host's answers until a slow one's come back.
+	var envs []string
+	byEnv := map[string][]Key{}
+	for _, k := range keys {
+		if _, ok := byEnv[k.Environment]; !ok {
+			envs = append(envs, k.Environment)
 		}
-		defer func() {
-			if r := recover(); r != nil { // no request to fail here: its keys fail
-				l.source.log.ErrorContext(ctx, "background preload panicked", "panic", r)
+		byEnv[k.Environment] = append(byEnv[k.Environment], k)
+	}
+	for _, env := range envs {
+		todo, done := l.cache.claim(byEnv[env])
+		if len(todo) == 0 {
+			continue
+		}
+		go func() {
+			outs := make([]Outcome, len(todo))
+			for i := range outs {
+				outs[i].Err = errPreloadFailed
 			}
-			done(outs)
+			defer func() {
+				if r := recover(); r != nil { // no request to fail here: its keys fail
+					l.source.log.ErrorContext(ctx, "background preload panicked", "panic", r)
+				}
+				done(outs)
+			}()
+			outs = l.source.Load(ctx, todo)
 		}()
-		outs = l.source.Load(ctx, todo)
-	}()
+	}
 }
 
 // MarkSettled records that every load the holder of token (a list field)
