@@ -395,7 +395,25 @@ func TestTransportKeepsConnectionsToManyHosts(t *testing.T) {
 	var dials atomic.Int64
 	urls := make([]string, hosts)
 	for i := range urls {
+		// Each request waits for the other perHost of its round at the same
+		// host, so that every round needs perHost connections to each.
+		var (
+			mu      sync.Mutex
+			arrived int
+			all     = make(chan struct{})
+		)
 		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			ch := all
+			if arrived++; arrived == perHost {
+				close(all)
+				arrived, all = 0, make(chan struct{})
+			}
+			mu.Unlock()
+			select {
+			case <-ch:
+			case <-r.Context().Done():
+			}
 			_, _ = io.WriteString(w, "ok")
 		}))
 		srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
@@ -427,6 +445,9 @@ func TestTransportKeepsConnectionsToManyHosts(t *testing.T) {
 	}
 	round()
 	first := dials.Load()
+	if first != hosts*perHost {
+		t.Fatalf("the first round opened %d connections, want %d", first, hosts*perHost)
+	}
 	round()
 	if again := dials.Load() - first; again != 0 {
 		t.Fatalf("the second round opened %d new connections (first: %d), want 0", again, first)
