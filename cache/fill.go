@@ -2,8 +2,6 @@ package cache
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -145,11 +143,7 @@ func (f *RedisFiller) Acquire(ctx context.Context, k Key, since time.Time) (func
 	if !f.cache.SharedHealthy() {
 		return nil, nil, false, errSharedPaused
 	}
-	var b [12]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return nil, nil, false, fmt.Errorf("fill lock token: %w", err)
-	}
-	token := hex.EncodeToString(b[:])
+	token := redislock.NewToken()
 	pipe := f.client.Pipeline()
 	get := pipe.Get(ctx, RedisKey(k))
 	set := pipe.SetNX(ctx, lockKey(k), token, f.ttl)

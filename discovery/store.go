@@ -2,8 +2,6 @@ package discovery
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -105,9 +103,7 @@ func (r *redisStore) save(ctx context.Context, l *List, keep time.Duration) erro
 }
 
 func (r *redisStore) lock(ctx context.Context, ttl time.Duration) (func(time.Duration), bool, error) {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	token := hex.EncodeToString(b[:])
+	token := redislock.NewToken()
 	ok, err := r.c.SetNX(ctx, lockKey(r.env), token, ttl).Result()
 	if err != nil {
 		return nil, false, fmt.Errorf("take bot list lock: %w", err)

@@ -15,8 +15,6 @@ package live
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,6 +24,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/publishgate/publishgate/internal/redislock"
 	"github.com/publishgate/publishgate/loader"
 )
 
@@ -129,9 +128,7 @@ func New(src Loader, opts Options) *Hub {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	h := &Hub{src: src, opts: opts, log: opts.Logger.With("component", "live"), id: hex.EncodeToString(b[:]), watches: map[Key]*watch{}}
+	h := &Hub{src: src, opts: opts, log: opts.Logger.With("component", "live"), id: redislock.NewToken(), watches: map[Key]*watch{}}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	if opts.Redis != nil {
 		h.ps = newPubSub(h)

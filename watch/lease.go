@@ -2,8 +2,6 @@ package watch
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"sync/atomic"
 	"time"
 
@@ -36,9 +34,7 @@ type lease struct {
 }
 
 func newLease(c redis.UniversalClient, env string, ttl time.Duration) *lease {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	l := &lease{c: c, key: LeaseKey(env), token: hex.EncodeToString(b[:]), ttl: ttl, changed: make(chan struct{}, 1)}
+	l := &lease{c: c, key: LeaseKey(env), token: redislock.NewToken(), ttl: ttl, changed: make(chan struct{}, 1)}
 	if c == nil {
 		l.leading.Store(true)
 	}

@@ -4,7 +4,11 @@
 // it, so that a holder whose key expired never touches its successor's.
 package redislock
 
-import "github.com/redis/go-redis/v9"
+import (
+	"crypto/rand"
+
+	"github.com/redis/go-redis/v9"
+)
 
 // Release deletes KEYS[1] only if it still holds ARGV[1] (the token); it
 // returns 1 when it deleted the key.
@@ -13,3 +17,7 @@ var Release = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then ret
 // Renew sets the lifetime of KEYS[1] to ARGV[2] milliseconds only if it
 // still holds ARGV[1] (the token); it returns 1 when it did.
 var Renew = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("PEXPIRE", KEYS[1], ARGV[2]) end return 0`)
+
+// NewToken returns a fresh holder token: 128 random bits, so that no two
+// holders (replicas, or one replica's successive locks) ever share one.
+func NewToken() string { return rand.Text() }
