@@ -86,3 +86,37 @@ func TestSmokeRunReportsEveryWorkload(t *testing.T) {
 		}
 	}
 }
+
+// TestSmokeDeferReportsTheFirstPartNextToTheHealthyFloor runs the defer
+// workload on 12 bots over 3 hosts, the last of which hangs: every healthy
+// bot's status arrives (while the hanging host holds its requests), and the
+// report shows both figures next to the healthy floor.
+func TestSmokeDeferReportsTheFirstPartNextToTheHealthyFloor(t *testing.T) {
+	args := []string{"-self", "-bots", "12", "-hosts", "3", "-latency", "5ms", "-reps", "1", "-workloads", "defer", "-floor-iters", "3"}
+	opts, err := parseOptions(args, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var logs bytes.Buffer
+	rp, err := execute(ctx, opts, args, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, logs.String())
+	}
+	for _, w := range []string{workDeferFirst, workDeferHealthy} {
+		reps := rp.cells[cellKey{w, 12, 3}]
+		if len(reps) != 1 || reps[0].gw.queries != 3 || reps[0].floor.queries != 3 {
+			t.Fatalf("%s: %+v, want one repetition of 3 deferred queries and 3 floor queries", w, reps)
+		}
+		if r := reps[0]; r.gw.p50 <= 0 || r.floor.p50 <= 0 {
+			t.Fatalf("%s: latencies not measured: %+v", w, r)
+		}
+	}
+	md := rp.markdown()
+	for _, want := range []string{"| defer-first | 12 | 3 | healthy bots only, no @defer |", "| defer-healthy | 12 | 3 |"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
+		}
+	}
+}

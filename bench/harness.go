@@ -212,5 +212,22 @@ func (h *harness) runTopology(ctx context.Context, rp *report, nBots, nHosts int
 			rp.add(key(workHerd), r)
 		}
 	}
+	// Last: the hanging host keeps requests open until the topology stops.
+	if h.opts.has(workDefer) && len(t.envs) > 1 {
+		for i := range h.opts.reps {
+			// Fresh replicas: no breaker opened by the last repetition's
+			// timeouts, no request of it still held.
+			if err := t.startGateways(ctx, time.Hour); err != nil {
+				return err
+			}
+			log.Info("defer", "rep", i+1)
+			first, healthy, err := h.deferred(ctx, t)
+			if err != nil {
+				return err
+			}
+			rp.add(key(workDeferFirst), first)
+			rp.add(key(workDeferHealthy), healthy)
+		}
+	}
 	return nil
 }

@@ -51,9 +51,16 @@ const (
 	workWarm  = "warm"
 	workMixed = "mixed"
 	workHerd  = "herd"
+	// workDefer runs on topologies of two hosts or more (the last hangs);
+	// it is reported as defer-first (the first part) and defer-healthy
+	// (every healthy bot's status).
+	workDefer = "defer"
 	// workWarmFresh is reported with warm: the first query on a replica
 	// that never saw the bots.
 	workWarmFresh = "warm-fresh"
+	// workDeferFirst and workDeferHealthy are what workDefer measures.
+	workDeferFirst   = "defer-first"
+	workDeferHealthy = "defer-healthy"
 )
 
 // options are the harness's flags.
@@ -88,7 +95,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.SetOutput(stderr)
 	bots := fs.String("bots", "10,100,1000", "bots per query (comma-separated)")
 	hosts := fs.String("hosts", "1,5,20", "simulated Kore.ai hosts the bots are spread over (comma-separated)")
-	workloads := fs.String("workloads", "cold,warm,mixed,herd", "workloads to run (cold, warm, mixed, herd)")
+	workloads := fs.String("workloads", "cold,warm,mixed,herd,defer", "workloads to run (cold, warm, mixed, herd, defer: one host hangs, @defer over multipart/mixed; 2+ hosts)")
 	fs.IntVar(&o.reps, "reps", 3, "repetitions of every cell (median and min–max are reported)")
 	fs.DurationVar(&o.duration, "duration", 2*time.Second, "length of each measured pass")
 	fs.DurationVar(&o.latency, "latency", 50*time.Millisecond, "fixed upstream latency of the simulators")
@@ -121,7 +128,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	}
 	for w := range strings.SplitSeq(*workloads, ",") {
 		w = strings.TrimSpace(w)
-		if !slices.Contains([]string{workCold, workWarm, workMixed, workHerd}, w) {
+		if !slices.Contains([]string{workCold, workWarm, workMixed, workHerd, workDefer}, w) {
 			return o, fmt.Errorf("-workloads: unknown workload %q", w)
 		}
 		o.workloads = append(o.workloads, w)

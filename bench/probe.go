@@ -47,6 +47,7 @@ type simStats struct {
 	Total       int64            `json:"total"`
 	Connections int64            `json:"connections"`
 	ByBot       map[string]int64 `json:"byBot"`
+	Held        int64            `json:"held"` // requests a hang fault holds open now
 }
 
 // measured names the processes whose cost a pass measures.

@@ -44,6 +44,10 @@ var floorName = map[string]string{
 	workWarmFresh: "one MGET, same keys",
 	workMixed:     "REST handler, same queries",
 	workHerd:      "plain Go client, same GETs",
+	// the defer workload's floor: the same replica, the healthy hosts' bots
+	// alone, without @defer
+	workDeferFirst:   "healthy bots only, no @defer",
+	workDeferHealthy: "healthy bots only, no @defer",
 }
 
 // stat is the median, minimum and maximum of one figure over repetitions.
@@ -174,7 +178,10 @@ func (r *report) markdown() string {
 		"0 = even the first step missed, — = not measured. CPU from /proc/<pid>/stat (utime+stime, 10 ms ticks) of the measured processes " +
 		"(cold, warm: the replica queried; mixed, herd: all replicas); allocations from go_memstats_mallocs_total, less one /metrics scrape; " +
 		"upstream requests and new connections from the simulators' /_simulator/stats; Redis round trips counted by a proxy in front of Redis " +
-		"(a pipeline is one; connection set-up — HELLO, AUTH, CLIENT SETINFO, SUBSCRIBE — is not counted). herd: upstream req/bot is what the whole herd caused, per bot; most to one bot is the largest count any single bot received in the pass.\n")
+		"(a pipeline is one; connection set-up — HELLO, AUTH, CLIENT SETINFO, SUBSCRIBE — is not counted). herd: upstream req/bot is what the whole herd caused, per bot; most to one bot is the largest count any single bot received in the pass. " +
+		"defer (two hosts or more): the last host hangs (a simulator fault) while one replica answers, one at a time, a dashboard that defers every bot's status " +
+		"(refresh: true, multipart/mixed); defer-first is the time to its first part, defer-healthy to the last healthy host's status; their floor is the same replica " +
+		"asked for the healthy hosts' bots alone without @defer, alternating with it (-floor-iters of each per repetition).\n")
 	b.WriteString(r.targets())
 	if f := r.failures(); f != "" {
 		fmt.Fprintf(&b, "\n**Failures**: %s\n", f)

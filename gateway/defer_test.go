@@ -246,3 +246,44 @@ func TestDeferredRefsAcrossHostsDoNotWaitForAHangingOne(t *testing.T) {
 		t.Fatalf("when the healthy statuses had arrived the simulator held %d requests, want all %d of the hanging host", held, perEnv)
 	}
 }
+
+// TestDeferredClientGoneEndsItsRequest: a client that goes away while
+// deferred statuses are still pending (the hanging host holds their
+// requests) ends its request on the gateway: the handler returns, nothing
+// stays in flight, and the gateway keeps serving. (gqlgen's generated code
+// waited forever for the results its fragments drop once the request is
+// done; graph.nextDeferred ends the wait.)
+func TestDeferredClientGoneEndsItsRequest(t *testing.T) {
+	const perEnv = 2
+	for _, tr := range deferTransports {
+		t.Run(tr.name, func(t *testing.T) {
+			sim, gw, _ := hangingSetup(t, perEnv, func(cfg *config.Config) {
+				cfg.Environments[2].Timeout = config.Duration(time.Minute) // held until the client goes
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			s, err := postDeferred(ctx, tr, gw.URL, deferredDashboard, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.next(); err != nil {
+				t.Fatalf("first part: %v", err)
+			}
+			testkit.Eventually(t, 5*time.Second, "the hanging host's requests are held", func() bool {
+				return sim.Simulator.Held() == perEnv
+			})
+			inFlight := func() float64 { return scrape(t, gw.URL)["publishgate_in_flight_requests"] }
+			if n := inFlight(); n != 1 {
+				t.Fatalf("%v requests in flight while the deferred one is open, want 1", n)
+			}
+			s.close()
+			cancel()
+			testkit.Eventually(t, 10*time.Second, "the deferred request ended after its client went away", func() bool {
+				return inFlight() == 0
+			})
+			if resp := testkit.Query(t, gw.URL, `{ environment(name: "east") { bots { id publishStatus { status } } } }`, nil); len(resp.Errors) > 0 || resp.Status != 200 {
+				t.Fatalf("after the client went away: HTTP %d %+v", resp.Status, resp.Errors)
+			}
+		})
+	}
+}

@@ -73,10 +73,13 @@ func (g *Gateway) startBackground(cat *catalog.Catalog, fetchers map[string]load
 				Bots:        env.Known,
 				Redis:       g.redis,
 				Puller:      puller,
-				Logger:      opts.Logger,
-				Now:         opts.Now,
-				OnPoll:      func(polled, failed int) { m.WatchPolls(name, polled, failed) },
-				OnLead:      func(leading bool) { m.WatchLeader(name, leading) },
+				// One batch is one upstream round trip of the environment:
+				// its answers reach the other replicas right after.
+				BatchSize: e.Concurrency,
+				Logger:    opts.Logger,
+				Now:       opts.Now,
+				OnPoll:    func(polled, failed int, lag time.Duration) { m.WatchPolls(name, polled, failed, lag) },
+				OnLead:    func(leading bool) { m.WatchLeader(name, leading) },
 			})
 			w.Start(ctx)
 			g.Watchers[name] = w

@@ -29,7 +29,7 @@ import (
 //
 // graph/generated.go calls marshalList where gqlgen writes
 // graphql.MarshalSliceConcurrently: `go generate` rewrites the call after
-// gqlgen runs (internal/genlists).
+// gqlgen runs (internal/genpatch).
 
 // dataOnly names the object types whose fields never resolve anything:
 // marshalling one never waits.

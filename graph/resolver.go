@@ -4,7 +4,7 @@
 package graph
 
 //go:generate go tool gqlgen generate
-//go:generate go run ../internal/genlists generated.go
+//go:generate go run ../internal/genpatch generated.go
 
 import (
 	"log/slog"

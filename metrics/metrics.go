@@ -65,6 +65,7 @@ type Metrics struct {
 	discoveredBots *prometheus.GaugeVec
 	watchPolls     *prometheus.CounterVec
 	watchLeader    *prometheus.GaugeVec
+	watchLag       *prometheus.GaugeVec
 
 	mu  sync.Mutex
 	ops map[string]bool
@@ -254,7 +255,11 @@ func (m *Metrics) newBackground() {
 		Name: "publishgate_watch_leader",
 		Help: "1 while this replica is the one polling a watched environment.",
 	}, []string{"environment"})
-	m.reg.MustRegister(m.discoverySyncs, m.discoveredBots, m.watchPolls, m.watchLeader)
+	m.watchLag = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "publishgate_watch_lag_seconds",
+		Help: "How long the last background read of a watched environment took to reach every replica, from its round's start: each bot's next read starts that much (at most a quarter interval) before an interval has passed, so that no answer served is older than watchInterval.",
+	}, []string{"environment"})
+	m.reg.MustRegister(m.discoverySyncs, m.discoveredBots, m.watchPolls, m.watchLeader, m.watchLag)
 }
 
 // DiscoverySync records a change of env's discovered list (outcome fetched,
@@ -265,8 +270,9 @@ func (m *Metrics) DiscoverySync(env, outcome string, bots int) {
 }
 
 // WatchPolls records polled bots of env read in the background, failed of
-// them failing.
-func (m *Metrics) WatchPolls(env string, polled, failed int) {
+// them failing, and the lag after which the other replicas had them.
+func (m *Metrics) WatchPolls(env string, polled, failed int, lag time.Duration) {
+	m.watchLag.WithLabelValues(env).Set(lag.Seconds())
 	m.watchPolls.WithLabelValues(env, "ok").Add(float64(polled - failed))
 	if failed > 0 {
 		m.watchPolls.WithLabelValues(env, "failed").Add(float64(failed))

@@ -4,10 +4,12 @@
 //
 // One Watcher per environment reads each bot through the loader's Source
 // with refresh (the same cache, coalescing and budget as queries) once per
-// interval, and more often when the cached answer would otherwise turn stale
-// first: a job in progress (fresh for the cache's inProgressTTL) is read a
-// little before that lifetime ends, and so is any bot when the interval is
-// longer than its lifetime. A bot someone else fetched within the last half
+// interval, started early by the time a read takes to reach every replica so
+// that no replica ever serves an answer older than the interval (a publish
+// shows within one interval), and more often when the cached answer would
+// otherwise turn stale first: a job in progress (fresh for the cache's
+// inProgressTTL) is read a little before that lifetime ends, and so is any
+// bot when the interval is longer than its lifetime. A bot someone else fetched within the last half
 // interval (a query, the live poller, another replica) is not read again
 // until an interval after that fetch.
 //
@@ -74,15 +76,18 @@ type Options struct {
 	Puller Puller
 	// LeaseTTL is how long a dead poller's lease lasts (default 5s).
 	LeaseTTL time.Duration
-	// BatchSize bounds the keys of one read (default 500).
+	// BatchSize is how many bots are read, stored and announced together
+	// (default 500); a batch's answers reach the other replicas when it
+	// ends. The gateway uses the environment's concurrency.
 	BatchSize int
 	// Logger receives the watcher's logs (default: discard).
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// OnPoll is called after every batch with the bots read from upstream
-	// (or another replica's fill) and the failures among them.
-	OnPoll func(polled, failed int)
+	// (or another replica's fill), the failures among them, and how long
+	// after the round's start the other replicas were told (the lag).
+	OnPoll func(polled, failed int, lag time.Duration)
 	// OnLead is called when this replica becomes, or stops being, the
 	// environment's poller.
 	OnLead func(leading bool)
@@ -98,6 +103,7 @@ type Watcher struct {
 
 	mu    sync.Mutex
 	due   map[string]time.Time // bot ID -> next read
+	read  map[string]time.Time // bot ID -> when this watcher's last read was fetched
 	cycle chan struct{}        // closed and replaced after every round
 
 	cancel context.CancelFunc
@@ -122,7 +128,7 @@ func New(src Loader, r Reader, opts Options) *Watcher {
 		opts: opts, src: src, reader: r,
 		lease: newLease(opts.Redis, opts.Environment, opts.LeaseTTL),
 		log:   opts.Logger.With("component", "watch", "environment", opts.Environment),
-		due:   map[string]time.Time{},
+		due:   map[string]time.Time{}, read: map[string]time.Time{},
 		cycle: make(chan struct{}),
 	}
 }
@@ -204,15 +210,30 @@ func (w *Watcher) Round(ctx context.Context) time.Time {
 	for id := range w.due {
 		if !known[id] {
 			delete(w.due, id) // no longer known (discovery dropped it)
+			delete(w.read, id)
 		}
 	}
 	w.mu.Unlock()
+	var (
+		read []readBot
+		lag  time.Duration
+	)
 	for start := 0; start < len(due) && ctx.Err() == nil; start += w.opts.BatchSize {
-		w.batch(ctx, now, due[start:min(start+w.opts.BatchSize, len(due))])
+		r, l := w.batch(ctx, now, due[start:min(start+w.opts.BatchSize, len(due))])
+		read, lag = append(read, r...), max(lag, l)
 	}
 	next := now.Add(w.opts.Interval)
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	// A bot's answer reaches every replica up to lag after its read began
+	// (the read, the store, the announcement of its batch): its next read
+	// starts that much before a period after this round's start, so that
+	// the answer every replica serves is never more than a period older
+	// than Kore.ai's (watchInterval bounds the staleness, not only the
+	// cadence). The next round reads its bots at about the same offsets.
+	for _, r := range read {
+		w.due[r.id] = now.Add(r.period - min(lag, r.period/4))
+	}
 	for _, t := range w.due {
 		if t.Before(next) {
 			next = t
@@ -228,12 +249,21 @@ func (w *Watcher) endRound() {
 	w.cycle = make(chan struct{})
 }
 
-// batch reads the bots of ids that nobody fetched recently, and schedules
-// each one's next read a period after the round's start: the bots of a
-// round stay together in the next one, and each is read exactly once per
-// period however long a round takes.
-func (w *Watcher) batch(ctx context.Context, start time.Time, ids []string) {
+// readBot is a bot a batch read, and the period after which it is due.
+type readBot struct {
+	id     string
+	period time.Duration
+}
+
+// batch reads the bots of ids that nobody fetched recently and announces
+// them; it returns the bots read and the lag: how long after the batch
+// began the other replicas had its answers. Round schedules the bots read; batch
+// schedules the others: a bot someone else fetched recently a period after
+// that fetch, and a failed one an interval after the round's start (the
+// last good answer stays cached meanwhile).
+func (w *Watcher) batch(ctx context.Context, round time.Time, ids []string) ([]readBot, time.Duration) {
 	env := w.opts.Environment
+	began := w.opts.Now()
 	ckeys := make([]cache.Key, len(ids))
 	for i, id := range ids {
 		ckeys[i] = cache.Key{Environment: env, BotID: id}
@@ -250,10 +280,10 @@ func (w *Watcher) batch(ctx context.Context, start time.Time, ids []string) {
 		if i < len(entries) {
 			e = entries[i]
 		}
-		if e != nil {
-			// Fetched within the last half period: by someone else (a
-			// query, the live poller, the previous poller), since this
-			// watcher's own reads are a whole period old when due.
+		if e != nil && e.FetchedAt.After(w.read[id]) {
+			// Fetched since this watcher's last read, by someone else (a
+			// query, the live poller, the previous poller): read it again
+			// a period after that fetch if it is less than half one old.
 			if p := w.period(*e); now.Before(e.FetchedAt.Add(p / 2)) {
 				w.due[id] = e.FetchedAt.Add(p)
 				continue
@@ -263,34 +293,41 @@ func (w *Watcher) batch(ctx context.Context, start time.Time, ids []string) {
 	}
 	w.mu.Unlock()
 	if len(keys) == 0 {
-		return
+		return nil, 0
 	}
 	outs := w.src.Load(ctx, keys)
 	if ctx.Err() != nil {
-		return
+		return nil, 0
 	}
-	var read []string
-	failed := 0
+	var (
+		read      []readBot
+		announced []string
+		failed    int
+	)
 	w.mu.Lock()
 	for i, o := range outs {
 		id := keys[i].BotID
 		if o.Err != nil {
 			failed++
-			// Try again in an interval; the last good answer stays cached.
-			w.due[id] = start.Add(w.opts.Interval)
+			w.due[id] = round.Add(w.opts.Interval)
 			continue
 		}
-		w.due[id] = start.Add(w.period(cache.Entry{Job: o.Result.Job, FetchedAt: o.Result.FetchedAt}))
-		read = append(read, id)
+		read = append(read, readBot{id: id, period: w.period(cache.Entry{Job: o.Result.Job, FetchedAt: o.Result.FetchedAt})})
+		announced = append(announced, id)
+		w.read[id] = o.Result.FetchedAt
 	}
 	w.mu.Unlock()
+	w.announce(ctx, announced)
+	// The followers then pull the entries with one MGET like the batch's
+	// own first read: count it too.
+	lag := w.opts.Now().Sub(began) + now.Sub(began)
 	if failed > 0 {
 		w.log.DebugContext(ctx, "some bots could not be refreshed", "failed", failed, "of", len(keys))
 	}
 	if w.opts.OnPoll != nil {
-		w.opts.OnPoll(len(keys), failed)
+		w.opts.OnPoll(len(keys), failed, lag)
 	}
-	w.announce(ctx, read)
+	return read, lag
 }
 
 // period is how long after e was fetched its bot is read again: the

@@ -33,11 +33,16 @@ type fetcher struct {
 	mu         sync.Mutex
 	calls      map[string]int
 	publishing map[string]bool
+	// onCall, if set, runs at every call (a slow upstream moves the clock)
+	onCall func()
 }
 
 func (f *fetcher) PublishStatus(_ context.Context, botID string) (*upstream.Job, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.onCall != nil {
+		f.onCall()
+	}
 	f.calls[botID]++
 	j := &upstream.Job{ID: "ds-1", StreamID: botID, Status: upstream.StateSuccessful, RawStatus: "successful", PercentageComplete: 100}
 	if f.publishing[botID] {
@@ -122,6 +127,61 @@ func TestRoundsReadEachBotOncePerInterval(t *testing.T) {
 			}
 			if got := next.Sub(r.clock.Now()); got != tt.wantNext {
 				t.Fatalf("next round in %v, want %v", got, tt.wantNext)
+			}
+		})
+	}
+}
+
+// TestASlowRoundStartsTheNextEarly: when a batch's answers reach the other
+// replicas some time after its reads began (the lag), every bot's next read
+// starts that much before an interval has passed, so no answer served is
+// ever older than the interval. The lag is a batch's, not the round's (a
+// round of many batches is no later for it), and never takes more than a
+// quarter of the interval.
+func TestASlowRoundStartsTheNextEarly(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name     string
+		batch    int           // bots per batch (0: all 20 in one)
+		once     time.Duration // the clock moves this much at the round's first read
+		perRead  time.Duration // and this much at every read
+		wantNext time.Duration // from the round's start
+	}{
+		{name: "an instant round", wantNext: 2 * time.Second},
+		{name: "a 300ms round", once: 300 * time.Millisecond, wantNext: 1700 * time.Millisecond},
+		{name: "four batches of 25ms: the lag is a batch's", batch: 5, perRead: 5 * time.Millisecond, wantNext: 2*time.Second - 25*time.Millisecond},
+		{name: "a round longer than a quarter interval", once: time.Second, wantNext: 1500 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig(t, 20)
+			var once sync.Once
+			r.f.onCall = func() {
+				once.Do(func() { r.clock.Advance(tt.once) })
+				r.clock.Advance(tt.perRead)
+			}
+			w := watch.New(r.src, r.store, watch.Options{
+				Environment: "prod", Interval: 2 * time.Second, Policy: policy, Now: r.clock.Now, BatchSize: tt.batch,
+				Bots: func() []catalog.Bot { return r.bots },
+			})
+			start := r.clock.Now()
+			if got := w.Round(ctx).Sub(start); got != tt.wantNext {
+				t.Fatalf("next round %v after the start, want %v", got, tt.wantNext)
+			}
+			if n := len(r.f.take()); n != len(r.bots) {
+				t.Fatalf("the round read %d bots, want %d", n, len(r.bots))
+			}
+			// Each bot is due again then, and not before.
+			r.f.onCall = nil
+			r.clock.Advance(start.Add(tt.wantNext).Sub(r.clock.Now()) - time.Millisecond)
+			w.Round(ctx)
+			if n := len(r.f.take()); n != 0 {
+				t.Fatalf("%d bots read before they were due", n)
+			}
+			r.clock.Advance(time.Millisecond)
+			w.Round(ctx)
+			if n := len(r.f.take()); n != len(r.bots) {
+				t.Fatalf("%d bots read when due, want %d", n, len(r.bots))
 			}
 		})
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -24,6 +25,9 @@ type Server struct {
 	srv  *http.Server
 	done chan struct{} // closed when the serving goroutine returns
 	err  error         // what it returned, read after done
+
+	mu    sync.Mutex
+	fresh map[net.Conn]struct{} // connections that have not sent a request yet
 }
 
 // Listen serves s on addr ("127.0.0.1:0" picks a free port) in a goroutine that Close waits for.
@@ -32,7 +36,22 @@ func Listen(addr string, s *Simulator) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("simulator: listen on %s: %w", addr, err)
 	}
-	srv := &Server{URL: "http://" + ln.Addr().String(), Simulator: s, srv: s.httpServer(), done: make(chan struct{})}
+	srv := &Server{URL: "http://" + ln.Addr().String(), Simulator: s, srv: s.httpServer(), done: make(chan struct{}), fresh: map[net.Conn]struct{}{}}
+	count := srv.srv.ConnState
+	srv.srv.ConnState = func(c net.Conn, st http.ConnState) {
+		count(c, st)
+		srv.mu.Lock()
+		defer srv.mu.Unlock()
+		if st == http.StateNew {
+			srv.fresh[c] = struct{}{}
+		} else {
+			delete(srv.fresh, c)
+		}
+	}
+	// http.Server.Shutdown waits 5 s before it takes a connection that has
+	// sent nothing for idle (a client's spare dial); once the listener is
+	// closed there is no request on one to wait for.
+	srv.srv.RegisterOnShutdown(srv.closeFresh)
 	go func() {
 		defer close(srv.done)
 		if err := srv.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
@@ -54,6 +73,16 @@ func (srv *Server) Close() error {
 	}
 	<-srv.done
 	return errors.Join(err, srv.err)
+}
+
+// closeFresh closes the connections that have not sent a request.
+func (srv *Server) closeFresh() {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	for c := range srv.fresh {
+		_ = c.Close()
+		delete(srv.fresh, c)
+	}
 }
 
 // Serve serves s on addr until ctx ends, then releases hung requests and shuts down gracefully.
