@@ -215,8 +215,12 @@ func (h *harness) runTopology(ctx context.Context, rp *report, nBots, nHosts int
 	// Last: the hanging host keeps requests open until the topology stops.
 	if h.opts.has(workDefer) && len(t.envs) > 1 {
 		for i := range h.opts.reps {
-			// Fresh replicas: no breaker opened by the last repetition's
-			// timeouts, no request of it still held.
+			// Fresh replicas and an empty Redis: no breaker opened by the
+			// last repetition's timeouts, no request of it still held, no
+			// fill lock its killed replicas left on the hanging bots.
+			if err := h.flushRedis(ctx); err != nil {
+				return err
+			}
 			if err := t.startGateways(ctx, time.Hour); err != nil {
 				return err
 			}

@@ -159,6 +159,9 @@ func (r *report) markdown() string {
 	b.WriteString("| workload | bots | hosts | CPU ms | floor CPU ms | × | allocs | floor allocs | × | upstream req | upstream req/bot | most to one bot | new upstream conns | Redis round trips |\n")
 	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, k := range r.order {
+		if k.workload == workDeferFirst || k.workload == workDeferHealthy {
+			continue // latency only: its cost is the cold workload's
+		}
 		reps := r.cells[k]
 		perBot := gw(reps, func(s sample) float64 { return s.upstream / float64(k.bots) })
 		if k.workload == workHerd {
