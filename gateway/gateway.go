@@ -182,7 +182,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, error
 	g.Source = loader.NewSource(store.cache, policy, fetchers, srcOpts...)
 	g.closers = append(g.closers, func() error { g.Source.Close(); return nil })
 	g.startBackground(cat, fetchers, store.cache, policy, opts)
-	publisher := g.setupLive(ctx, policy, starters, opts)
+	publisher := g.setupLive(ctx, policy, store.cache, starters, opts)
 	resolver := &graph.Resolver{
 		Catalog:           cat,
 		Jobs:              g.Source,

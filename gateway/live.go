@@ -27,10 +27,11 @@ const wsKeepAlive = 10 * time.Second
 // across replicas through Redis when configured) and the publisher of
 // publishBot, whose new jobs the hub passes on at once. Subscriptions end
 // when ctx ends (SIGTERM in serve.go) or the gateway closes.
-func (g *Gateway) setupLive(ctx context.Context, policy cache.Policy, starters map[string]publish.Starter, opts Options) *publish.Publisher {
+func (g *Gateway) setupLive(ctx context.Context, policy cache.Policy, jobs cache.JobCache, starters map[string]publish.Starter, opts Options) *publish.Publisher {
 	g.Live = live.New(g.Source, live.Options{
 		InProgressEvery: policy.InProgressTTL,
 		IdleEvery:       policy.TTL,
+		Cache:           jobs,
 		MaxRefs:         g.cfg.Limits.MaxBotsPerRequest,
 		Redis:           g.redis,
 		Logger:          g.log,

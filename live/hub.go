@@ -24,6 +24,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/publishgate/publishgate/cache"
 	"github.com/publishgate/publishgate/internal/redislock"
 	"github.com/publishgate/publishgate/loader"
 )
@@ -83,8 +84,18 @@ type Options struct {
 	MaxPerConnection int
 	// Redis, when set, shares the polling across replicas.
 	Redis redis.UniversalClient
+	// Cache, when set, is looked at before each poll: a bot someone else
+	// fetched within the last half interval (environment watching, a
+	// query's refresh) is not read again until an interval after that
+	// fetch, so that a watched bot with subscribers is not read twice.
+	Cache Reader
 	// Logger receives the hub's logs.
 	Logger *slog.Logger
+}
+
+// Reader reads cached entries without fetching; cache.JobCache implements it.
+type Reader interface {
+	GetMany(ctx context.Context, keys []cache.Key) ([]*cache.Entry, error)
 }
 
 // Hub runs the watches of one replica. Close ends every subscription.

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/publishgate/publishgate/cache"
 	"github.com/publishgate/publishgate/internal/testkit"
 	"github.com/publishgate/publishgate/live"
 	"github.com/publishgate/publishgate/loader"
@@ -119,4 +120,78 @@ func TestLeaseExpiresWhenTheHolderVanishes(t *testing.T) {
 		}
 	}
 	t.Logf("b polls %v after a vanished (lease TTL %v)", time.Since(at).Round(time.Millisecond), ttl)
+}
+
+// fetcher answers every bot with a successful job, counting the calls.
+type fetcher struct {
+	mu    sync.Mutex
+	calls int
+}
+
+func (f *fetcher) PublishStatus(_ context.Context, botID string) (*upstream.Job, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	return &upstream.Job{ID: "ds-1", StreamID: botID, Status: upstream.StateSuccessful, RawStatus: "successful", PercentageComplete: 100}, nil
+}
+
+func (f *fetcher) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls
+}
+
+// TestPollSkipsABotSomeoneElseJustRead: while someone else (the
+// environment's watcher, a query's refresh) reads a subscribed bot more
+// often than its live poller would, the poller reads it no more: the bot
+// costs Kore.ai the other reader's requests and the subscription's first.
+// Without the cache to look at, the poller adds its own.
+func TestPollSkipsABotSomeoneElseJustRead(t *testing.T) {
+	policy := cache.Policy{TTL: time.Minute, InProgressTTL: time.Minute, NotFoundTTL: time.Minute, StaleFor: time.Minute}
+	for _, tt := range []struct {
+		name      string
+		withCache bool
+	}{{"with the cache", true}, {"without it", false}} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &fetcher{}
+			store := cache.NewMemory(policy)
+			src := loader.NewSource(store, policy, map[string]loader.Fetcher{"e": f})
+			defer src.Close()
+			opts := live.Options{IdleEvery: 400 * time.Millisecond, InProgressEvery: 400 * time.Millisecond}
+			if tt.withCache {
+				opts.Cache = store
+			}
+			h := live.New(src, opts)
+			defer h.Close()
+			k := live.Key{Environment: "e", BotID: "b"}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			ch, err := live.Subscribe(ctx, h, []live.Key{k}, func(e live.Event) live.Event { return e })
+			if err != nil {
+				t.Fatal(err)
+			}
+			<-ch // the first answer
+			first := f.count()
+			// The other reader: a refresh every 50 ms for 1.5 s (the pace is
+			// the load, not a synchronisation).
+			other := 0
+			tick := time.NewTicker(50 * time.Millisecond)
+			for range 30 {
+				<-tick.C
+				if o := src.Load(ctx, []loader.Key{{Environment: "e", BotID: "b", Refresh: true}})[0]; o.Err != nil {
+					t.Fatal(o.Err)
+				}
+				other++
+			}
+			tick.Stop()
+			extra := f.count() - first - other
+			t.Logf("%d reads by the other reader, %d besides them and the first", other, extra)
+			if tt.withCache && extra > 0 {
+				t.Fatalf("the poller read the bot %d times while someone else read it every 50 ms", extra)
+			}
+			if !tt.withCache && extra < 2 {
+				t.Fatalf("without the cache the poller read the bot only %d times in 1.5 s at a 400 ms interval: the test measures nothing", extra)
+			}
+		})
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/publishgate/publishgate/cache"
 	"github.com/publishgate/publishgate/loader"
 	"github.com/publishgate/publishgate/upstream"
 )
@@ -99,19 +100,20 @@ func (w *watch) run(ctx context.Context) {
 		}
 		if leader && !now.Before(nextPoll) {
 			// Refresh: the leader's poll is the one upstream read of this
-			// bot per interval (still coalesced, budgeted and cached).
-			o := h.src.Load(ctx, []loader.Key{{Environment: w.key.Environment, BotID: w.key.BotID, Refresh: true}})[0]
+			// bot per interval (still coalesced, budgeted and cached),
+			// unless someone else read it within the last half interval.
+			o, at, recent := w.recent(ctx)
+			if !recent {
+				o = h.src.Load(ctx, []loader.Key{{Environment: w.key.Environment, BotID: w.key.BotID, Refresh: true}})[0]
+				at = time.Now()
+			}
 			if ctx.Err() != nil {
 				return
 			}
 			if w.observe(o) && o.Err == nil && h.ps != nil {
 				h.ps.publish(ctx, w.key, o.Result)
 			}
-			every := h.opts.IdleEvery
-			if w.inFlight {
-				every = h.opts.InProgressEvery
-			}
-			nextPoll = time.Now().Add(every)
+			nextPoll = at.Add(w.every())
 		}
 		// A leader wakes to poll or renew, a follower to try for the lease.
 		wait := time.Until(nextPoll)
@@ -131,6 +133,31 @@ func (w *watch) run(ctx context.Context) {
 		}
 		t.Reset(max(wait, 0))
 	}
+}
+
+// every is the poll interval at the bot's state.
+func (w *watch) every() time.Duration {
+	if w.inFlight {
+		return w.h.opts.InProgressEvery
+	}
+	return w.h.opts.IdleEvery
+}
+
+// recent returns the cached answer when someone else fetched the bot within
+// the last half interval, with when it was fetched.
+func (w *watch) recent(ctx context.Context) (loader.Outcome, time.Time, bool) {
+	if w.h.opts.Cache == nil {
+		return loader.Outcome{}, time.Time{}, false
+	}
+	es, err := w.h.opts.Cache.GetMany(ctx, []cache.Key{{Environment: w.key.Environment, BotID: w.key.BotID}})
+	if err != nil || len(es) == 0 || es[0] == nil {
+		return loader.Outcome{}, time.Time{}, false
+	}
+	e := es[0]
+	if time.Since(e.FetchedAt) >= w.every()/2 {
+		return loader.Outcome{}, time.Time{}, false
+	}
+	return loader.Outcome{Result: loader.Result{Job: e.Job, FetchedAt: e.FetchedAt, FromCache: true}}, e.FetchedAt, true
 }
 
 // observe passes o to the subscribers if it differs from the last job
