@@ -31,14 +31,10 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// TestSmokeRunReportsEveryWorkload runs the smallest matrix (10 bots on one
-// host, every workload, one short repetition, 5 ms upstream latency) and
-// checks the structural invariants, never a timing: every cold query costs
-// exactly one upstream request per distinct bot, a warm one none, the herd
-// at most one per bot per lifetime, and the report holds every table.
-func TestSmokeRunReportsEveryWorkload(t *testing.T) {
-	args := []string{"-self", "-bots", "10", "-hosts", "1", "-latency", "5ms", "-reps", "1", "-duration", "300ms",
-		"-ladder=false", "-floor-iters", "2", "-herd", "10", "-herd-ttl", "2s", "-short-ttl", "500ms"}
+// smokeRun runs the harness with args (at most two minutes) and returns its
+// report, failing the test when the run fails.
+func smokeRun(t *testing.T, args ...string) *report {
+	t.Helper()
 	opts, err := parseOptions(args, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -50,6 +46,17 @@ func TestSmokeRunReportsEveryWorkload(t *testing.T) {
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, logs.String())
 	}
+	return rp
+}
+
+// TestSmokeRunReportsEveryWorkload runs the smallest matrix (10 bots on one
+// host, every workload, one short repetition, 5 ms upstream latency) and
+// checks the structural invariants, never a timing: every cold query costs
+// exactly one upstream request per distinct bot, a warm one none, the herd
+// at most one per bot per lifetime, and the report holds every table.
+func TestSmokeRunReportsEveryWorkload(t *testing.T) {
+	rp := smokeRun(t, "-self", "-bots", "10", "-hosts", "1", "-latency", "5ms", "-reps", "1", "-duration", "300ms",
+		"-ladder=false", "-floor-iters", "2", "-herd", "10", "-herd-ttl", "2s", "-short-ttl", "500ms")
 	if f := rp.failures(); f != "" {
 		t.Fatalf("failed requests: %s", f)
 	}
@@ -92,18 +99,7 @@ func TestSmokeRunReportsEveryWorkload(t *testing.T) {
 // bot's status arrives (while the hanging host holds its requests), and the
 // report shows both figures next to the healthy floor.
 func TestSmokeDeferReportsTheFirstPartNextToTheHealthyFloor(t *testing.T) {
-	args := []string{"-self", "-bots", "12", "-hosts", "3", "-latency", "5ms", "-reps", "1", "-workloads", "defer", "-floor-iters", "3"}
-	opts, err := parseOptions(args, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var logs bytes.Buffer
-	rp, err := execute(ctx, opts, args, slog.New(slog.NewTextHandler(&logs, nil)))
-	if err != nil {
-		t.Fatalf("run: %v\n%s", err, logs.String())
-	}
+	rp := smokeRun(t, "-self", "-bots", "12", "-hosts", "3", "-latency", "5ms", "-reps", "1", "-workloads", "defer", "-floor-iters", "3")
 	for _, w := range []string{workDeferFirst, workDeferHealthy} {
 		reps := rp.cells[cellKey{w, 12, 3}]
 		if len(reps) != 1 || reps[0].gw.queries != 3 || reps[0].floor.queries != 3 {
