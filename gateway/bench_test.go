@@ -52,6 +52,45 @@ func BenchmarkColdQuery100Bots(b *testing.B) {
 	b.ReportMetric(float64(per)/float64(floor), "x-floor")
 }
 
+// BenchmarkColdQueryRedis is BenchmarkColdQuery100Bots with the cache in
+// Redis (fill locks, write-back and release through it) next to the same
+// gateway without Redis, in one run: what the cross-replica coordination
+// costs a cold query.
+func BenchmarkColdQueryRedis(b *testing.B) {
+	r := testkit.MustRedis(b)
+	acct := testkit.Account("prod", 100)
+	sim := testkit.MustSimulator(b, simulator.WithAccounts(acct), simulator.WithFault(simulator.Fault{Latency: upstreamLatency}))
+	body := graphQLBody(b, `query($refs: [BotRef!]!) { bots(refs: $refs) { id publishStatus(refresh: true) { status percentageComplete statusSummary { resourceType status } } } }`,
+		map[string]any{"refs": refs("prod", ids(acct)...)})
+	floor := measureFloor(b, sim.URL, acct)
+	for _, withRedis := range []bool{false, true} {
+		name := "in-process"
+		if withRedis {
+			name = "redis"
+		}
+		b.Run(name, func(b *testing.B) {
+			cfg := testkit.Config(b, sim.URL, acct)
+			cfg.Environments[0].Concurrency = 100
+			cfg.Environments[0].BotRatePerMinute, cfg.Environments[0].BotRatePerHour, cfg.Environments[0].RatePerMinute = 0, 0, 0
+			if withRedis {
+				cfg.Redis.URL = r.URL
+			}
+			gw := testkit.MustGateway(b, cfg, gateway.Options{})
+			postRaw(b, gw.URL, body) // connections
+			var times []time.Duration
+			for b.Loop() {
+				start := time.Now()
+				postRaw(b, gw.URL, body)
+				times = append(times, time.Since(start))
+			}
+			p50 := median(times)
+			b.ReportMetric(float64(p50.Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(floor.Microseconds())/1000, "floor-ms")
+			b.ReportMetric(float64(p50)/float64(floor), "x-floor")
+		})
+	}
+}
+
 // measureFloor times 100 concurrent GETs with the bare client, median of 5.
 func measureFloor(b *testing.B, url string, acct simulator.Account) time.Duration {
 	b.Helper()
