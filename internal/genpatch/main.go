@@ -1,10 +1,13 @@
 // Command genpatch runs after gqlgen (`go generate ./...` in graph/) and
-// makes two changes to the code gqlgen generated, each replacing a fixed
+// makes three changes to the code gqlgen generated, each replacing a fixed
 // text with a call into package graph, where the reason is written down:
 //
 //   - lists: every graphql.MarshalSliceConcurrently call becomes a call to
 //     graph's marshalList, which gives an element a goroutine of its own
 //     only when it may wait for a dataloader batch (graph/lists.go);
+//   - resources: each element of a statusSummary list is written by
+//     graph's marshalResourceStatus, without gqlgen's per-field machinery
+//     for its six plain fields (graph/resources.go);
 //   - deferred: the wait for a @defer fragment's result becomes a call to
 //     graph's nextDeferred, which also ends when the request does: gqlgen's
 //     fragments drop their result once the request's context is done, and
@@ -35,6 +38,11 @@ var patches = []patch{
 		name: "lists",
 		from: "graphql.MarshalSliceConcurrently(",
 		to:   "marshalList(",
+	},
+	{
+		name: "resources",
+		from: "\treturn ec._ResourceStatus(ctx, sel, &v)\n",
+		to:   "\treturn marshalResourceStatus(ec.OperationContext, sel, &v)\n",
 	},
 	{
 		name: "deferred",
