@@ -5045,7 +5045,7 @@ func (ec *executionContext) marshalOPublishJob2ᚖgithubᚗcomᚋpublishgateᚋp
 	if v == nil {
 		return graphql.Null
 	}
-	return ec._PublishJob(ctx, sel, v)
+	return marshalPublishJob(ctx, ec, sel, v)
 }
 
 func (ec *executionContext) unmarshalOPublishState2ᚕgithubᚗcomᚋpublishgateᚋpublishgateᚋupstreamᚐStateᚄ(ctx context.Context, v any) ([]upstream.State, error) {

@@ -1,13 +1,14 @@
 // Command genpatch runs after gqlgen (`go generate ./...` in graph/) and
-// makes three changes to the code gqlgen generated, each replacing a fixed
+// makes these changes to the code gqlgen generated, each replacing a fixed
 // text with a call into package graph, where the reason is written down:
 //
 //   - lists: every graphql.MarshalSliceConcurrently call becomes a call to
 //     graph's marshalList, which gives an element a goroutine of its own
 //     only when it may wait for a dataloader batch (graph/lists.go);
-//   - resources: each element of a statusSummary list is written by
-//     graph's marshalResourceStatus, without gqlgen's per-field machinery
-//     for its six plain fields (graph/resources.go);
+//   - jobs and resources: a PublishJob (its freshness and statusSummary
+//     with it) and a ResourceStatus are written by graph's
+//     marshalPublishJob and marshalResourceStatus, without gqlgen's
+//     per-field machinery for their plain fields (graph/marshal.go);
 //   - deferred: the wait for a @defer fragment's result becomes a call to
 //     graph's nextDeferred, which also ends when the request does: gqlgen's
 //     fragments drop their result once the request's context is done, and
@@ -38,6 +39,11 @@ var patches = []patch{
 		name: "lists",
 		from: "graphql.MarshalSliceConcurrently(",
 		to:   "marshalList(",
+	},
+	{
+		name: "jobs",
+		from: "\treturn ec._PublishJob(ctx, sel, v)\n",
+		to:   "\treturn marshalPublishJob(ctx, ec, sel, v)\n",
 	},
 	{
 		name: "resources",
