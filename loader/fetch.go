@@ -12,10 +12,11 @@ import (
 
 // fetchResult is what fetching one key gave.
 type fetchResult struct {
-	job    *upstream.Job
-	at     time.Time
-	err    error
-	shared bool // another replica fetched it
+	job     *upstream.Job
+	at      time.Time
+	err     error
+	shared  bool      // another replica fetched it
+	started time.Time // when the call began (the one this caller may have joined)
 }
 
 // fetchAll fetches every key, each environment with at most its concurrency
@@ -44,7 +45,11 @@ func (s *Source) fetchAll(ctx context.Context, keys []Key, since func(Key) time.
 			go func() {
 				defer wg.Done()
 				defer func() { <-sem }()
-				r := s.fetchOne(ctx, f, k.cacheKey(), since(k))
+				var notBefore time.Time
+				if k.Refresh {
+					notBefore = since(k) // when the refresh was asked for
+				}
+				r := s.fetchOne(ctx, f, k.cacheKey(), since(k), notBefore)
 				mu.Lock()
 				results[k] = r
 				mu.Unlock()
@@ -56,25 +61,41 @@ func (s *Source) fetchAll(ctx context.Context, keys []Key, since func(Key) time.
 }
 
 // fetchOne makes at most one upstream call per bot at a time in this process
-// (concurrent requests share it) and, with a filler, across replicas.
-func (s *Source) fetchOne(ctx context.Context, f Fetcher, k cache.Key, since time.Time) fetchResult {
+// (concurrent requests share it) and, with a filler, across replicas. A
+// call that began before notBefore (a refresh's request time; zero: any) is
+// not an answer: a refresh must see Kore.ai as it is after it was asked for
+// (a publish just started, say), so it waits for such a call to end and
+// asks again.
+func (s *Source) fetchOne(ctx context.Context, f Fetcher, k cache.Key, since, notBefore time.Time) fetchResult {
 	sfKey := k.Environment + "\x00" + k.BotID
-	ch := s.group.DoChan(sfKey, func() (any, error) {
-		// The shared call must not die with the first caller's request, only
-		// with the deadline it would have had.
-		fctx := context.WithoutCancel(ctx)
-		if dl, ok := ctx.Deadline(); ok {
-			var cancel context.CancelFunc
-			fctx, cancel = context.WithDeadline(fctx, dl)
-			defer cancel()
+	for {
+		ch := s.group.DoChan(sfKey, func() (any, error) {
+			started := s.now()
+			// The shared call must not die with the first caller's request,
+			// only with the deadline it would have had.
+			fctx := context.WithoutCancel(ctx)
+			if dl, ok := ctx.Deadline(); ok {
+				var cancel context.CancelFunc
+				fctx, cancel = context.WithDeadline(fctx, dl)
+				defer cancel()
+			}
+			r := s.fill(fctx, f, k, since)
+			r.started = started
+			return r, nil
+		})
+		if s.testHookWaiting != nil {
+			s.testHookWaiting()
 		}
-		return s.fill(fctx, f, k, since), nil
-	})
-	select {
-	case r := <-ch:
-		return r.Val.(fetchResult)
-	case <-ctx.Done():
-		return fetchResult{err: &upstream.Error{Kind: upstream.ErrTimeout, Err: context.Cause(ctx)}}
+		select {
+		case r := <-ch:
+			res := r.Val.(fetchResult)
+			if res.started.Before(notBefore) {
+				continue // joined a call from before this refresh
+			}
+			return res
+		case <-ctx.Done():
+			return fetchResult{err: &upstream.Error{Kind: upstream.ErrTimeout, Err: context.Cause(ctx)}}
+		}
 	}
 }
 

@@ -94,6 +94,8 @@ type Source struct {
 	hooks    Hooks
 
 	group singleflight.Group
+	// testHookWaiting, in tests, runs when fetchOne waits for a call.
+	testHookWaiting func()
 
 	bgCtx    context.Context
 	bgCancel context.CancelFunc
@@ -374,7 +376,7 @@ func (s *Source) revalidate(k cache.Key, e *cache.Entry) error {
 		defer s.bgWG.Done()
 		ctx, cancel := context.WithTimeout(s.bgCtx, s.bgLimit)
 		defer cancel()
-		r := s.fetchOne(ctx, f, k, e.FetchedAt)
+		r := s.fetchOne(ctx, f, k, e.FetchedAt, time.Time{})
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		delete(s.refreshing, k)
