@@ -144,8 +144,10 @@ func (f *fetcher) count() int {
 // TestPollSkipsABotSomeoneElseJustRead: while someone else (the
 // environment's watcher, a query's refresh) reads a subscribed bot more
 // often than its live poller would, the poller reads it no more: the bot
-// costs Kore.ai the other reader's requests and the subscription's first.
-// Without the cache to look at, the poller adds its own.
+// costs Kore.ai the other reader's requests and the subscription's first
+// (and at most one more: a read the other reader's first refresh may not
+// join, having begun before it). Without the cache to look at, the poller
+// adds its own, one every 600 ms.
 func TestPollSkipsABotSomeoneElseJustRead(t *testing.T) {
 	policy := cache.Policy{TTL: time.Minute, InProgressTTL: time.Minute, NotFoundTTL: time.Minute, StaleFor: time.Minute}
 	for _, tt := range []struct {
@@ -157,7 +159,7 @@ func TestPollSkipsABotSomeoneElseJustRead(t *testing.T) {
 			store := cache.NewMemory(policy)
 			src := loader.NewSource(store, policy, map[string]loader.Fetcher{"e": f})
 			defer src.Close()
-			opts := live.Options{IdleEvery: 400 * time.Millisecond, InProgressEvery: 400 * time.Millisecond}
+			opts := live.Options{IdleEvery: 600 * time.Millisecond, InProgressEvery: 600 * time.Millisecond}
 			if tt.withCache {
 				opts.Cache = store
 			}
@@ -172,11 +174,11 @@ func TestPollSkipsABotSomeoneElseJustRead(t *testing.T) {
 			}
 			<-ch // the first answer
 			first := f.count()
-			// The other reader: a refresh every 50 ms for 1.5 s (the pace is
+			// The other reader: a refresh every 50 ms for 3 s (the pace is
 			// the load, not a synchronisation).
 			other := 0
 			tick := time.NewTicker(50 * time.Millisecond)
-			for range 30 {
+			for range 60 {
 				<-tick.C
 				if o := src.Load(ctx, []loader.Key{{Environment: "e", BotID: "b", Refresh: true}})[0]; o.Err != nil {
 					t.Fatal(o.Err)
@@ -186,11 +188,11 @@ func TestPollSkipsABotSomeoneElseJustRead(t *testing.T) {
 			tick.Stop()
 			extra := f.count() - first - other
 			t.Logf("%d reads by the other reader, %d besides them and the first", other, extra)
-			if tt.withCache && extra > 0 {
+			if tt.withCache && extra > 1 {
 				t.Fatalf("the poller read the bot %d times while someone else read it every 50 ms", extra)
 			}
-			if !tt.withCache && extra < 2 {
-				t.Fatalf("without the cache the poller read the bot only %d times in 1.5 s at a 400 ms interval: the test measures nothing", extra)
+			if !tt.withCache && extra < 3 {
+				t.Fatalf("without the cache the poller read the bot only %d times in 3 s at a 600 ms interval: the test measures nothing", extra)
 			}
 		})
 	}
