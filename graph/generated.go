@@ -4744,7 +4744,7 @@ var (
 )
 
 func (ec *executionContext) marshalNResourceStatus2githubᚗcomᚋpublishgateᚋpublishgateᚋupstreamᚐResourceStatus(ctx context.Context, sel ast.SelectionSet, v upstream.ResourceStatus) graphql.Marshaler {
-	return marshalResourceStatus(ec.OperationContext, sel, &v)
+	return ec._ResourceStatus(ctx, sel, &v)
 }
 
 func (ec *executionContext) marshalNResourceStatus2ᚕgithubᚗcomᚋpublishgateᚋpublishgateᚋupstreamᚐResourceStatusᚄ(ctx context.Context, sel ast.SelectionSet, v []upstream.ResourceStatus) graphql.Marshaler {

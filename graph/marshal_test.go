@@ -69,10 +69,9 @@ func dashboardQuery(selection string) string {
 	return q
 }
 
-// TestMarshalPublishJobIsWhatGqlgenWrites compares marshalPublishJob and
-// marshalResourceStatus with the generated marshallers they replace, for
-// every field, aliases, fragments, directives and odd values, errors
-// included.
+// TestMarshalPublishJobIsWhatGqlgenWrites compares marshalPublishJob with
+// the generated marshaller it replaces, for every field, aliases,
+// fragments, directives and odd values, errors included.
 func TestMarshalPublishJobIsWhatGqlgenWrites(t *testing.T) {
 	selections := map[string]string{
 		"every field": `__typename id jobType streamId action createdBy percentageComplete status rawStatus requestedTime initiatedOn lastModifiedOn

@@ -5,10 +5,9 @@
 //   - lists: every graphql.MarshalSliceConcurrently call becomes a call to
 //     graph's marshalList, which gives an element a goroutine of its own
 //     only when it may wait for a dataloader batch (graph/lists.go);
-//   - jobs and resources: a PublishJob (its freshness and statusSummary
-//     with it) and a ResourceStatus are written by graph's
-//     marshalPublishJob and marshalResourceStatus, without gqlgen's
-//     per-field machinery for their plain fields (graph/marshal.go);
+//   - jobs: a PublishJob (its freshness and statusSummary with it) is
+//     written by graph's marshalPublishJob, without gqlgen's per-field
+//     machinery for its plain fields (graph/marshal.go);
 //   - deferred: the wait for a @defer fragment's result becomes a call to
 //     graph's nextDeferred, which also ends when the request does: gqlgen's
 //     fragments drop their result once the request's context is done, and
@@ -44,11 +43,6 @@ var patches = []patch{
 		name: "jobs",
 		from: "\treturn ec._PublishJob(ctx, sel, v)\n",
 		to:   "\treturn marshalPublishJob(ctx, ec, sel, v)\n",
-	},
-	{
-		name: "resources",
-		from: "\treturn ec._ResourceStatus(ctx, sel, &v)\n",
-		to:   "\treturn marshalResourceStatus(ec.OperationContext, sel, &v)\n",
 	},
 	{
 		name: "deferred",
