@@ -9,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/publishgate/publishgate/cache"
+	"github.com/publishgate/publishgate/internal/keyspace"
 	"github.com/publishgate/publishgate/internal/testkit"
 	"github.com/publishgate/publishgate/upstream"
 )
@@ -102,10 +103,11 @@ func TestRedisRoundTripsAndChunks(t *testing.T) {
 			t.Fatalf("round trip changed the entry: %+v", got[i])
 		}
 	}
-	// 225 keys in each of prod and dev, in chunks of 100, and one "other":
-	// 3 + 3 + 1 MGETs, all in one round trip.
-	if pipelines != 1 || mgets != 7 {
-		t.Fatalf("%d round trips with %d MGETs, want 1 with 7", pipelines, mgets)
+	// 225 keys in each of prod and dev, spread over 16 buckets each (about
+	// 14 keys a bucket, under the chunk of 100), and one "other": one MGET
+	// per bucket, 33 in all, in one round trip.
+	if pipelines != 1 || mgets != 2*keyspace.Buckets+1 {
+		t.Fatalf("%d round trips with %d MGETs, want 1 with %d", pipelines, mgets, 2*keyspace.Buckets+1)
 	}
 	ttl, _ := client.PTTL(ctx, cache.RedisKey(keys[1])).Result()
 	if ttl <= 0 || ttl > policy.InProgressTTL+policy.StaleFor {

@@ -8,22 +8,21 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-)
 
-// KeyPrefix namespaces and versions every job key, so that a change of the
-// encoding never reads old values wrongly: bump the version with it.
-const KeyPrefix = "publishgate:v1:job:"
+	"github.com/publishgate/publishgate/internal/keyspace"
+)
 
 // DefaultChunk is the most keys read by one MGET.
 const DefaultChunk = 500
 
-// RedisKey is the Redis key of k. The environment is a hash tag ({env}), so
-// that in a Redis Cluster all keys of an environment share a slot and one
-// MGET can read them.
-func RedisKey(k Key) string { return KeyPrefix + "{" + k.Environment + "}:" + k.BotID }
+// RedisKey is the Redis key of k (internal/keyspace): the hash tag of the
+// bot's bucket, so that in a Redis Cluster an environment's keys spread over
+// every master while one MGET still reads a whole bucket.
+func RedisKey(k Key) string { return keyspace.Job(k.Environment, k.BotID) }
 
 // Redis is the JobCache shared by every replica: one pipelined round trip
-// reads a batch (an MGET per environment, chunked), one writes it back with
+// reads a batch (an MGET per bucket, chunked; in a Cluster, one round trip
+// per master), one writes it back with
 // the state-dependent lifetimes of the Policy. It works with a single node,
 // Sentinel or a Cluster (redis.UniversalClient).
 type Redis struct {
@@ -59,24 +58,15 @@ func (r *Redis) GetMany(ctx context.Context, keys []Key) ([]*Entry, error) {
 	if len(keys) == 0 {
 		return out, nil
 	}
-	// Group by environment (one hash slot each), then chunk; every MGET
-	// goes out in one pipeline, so one round trip on a single node.
-	byEnv := map[string][]int{}
-	var envs []string
-	for i, k := range keys {
-		if _, ok := byEnv[k.Environment]; !ok {
-			envs = append(envs, k.Environment)
-		}
-		byEnv[k.Environment] = append(byEnv[k.Environment], i)
-	}
+	// Group by bucket (one hash slot each), then chunk; every MGET goes out
+	// in one pipeline, so one round trip per node.
 	type pending struct {
 		idx []int
 		cmd *redis.SliceCmd
 	}
 	var cmds []pending
 	pipe := r.client.Pipeline()
-	for _, env := range envs {
-		all := byEnv[env]
+	for _, all := range groupBySlot(keys) {
 		for start := 0; start < len(all); start += r.chunk {
 			idx := all[start:min(start+r.chunk, len(all))]
 			names := make([]string, len(idx))
@@ -130,4 +120,26 @@ func (r *Redis) SetMany(ctx context.Context, items []Item) error {
 		return fmt.Errorf("redis set: %w", err)
 	}
 	return nil
+}
+
+// groupBySlot returns the indexes of keys grouped by hash tag (environment
+// and bucket), in the order each group first appears.
+func groupBySlot(keys []Key) [][]int {
+	type tag struct {
+		env    string
+		bucket int
+	}
+	at := map[tag]int{}
+	var groups [][]int
+	for i, k := range keys {
+		t := tag{k.Environment, keyspace.Bucket(k.BotID)}
+		g, ok := at[t]
+		if !ok {
+			g = len(groups)
+			at[t] = g
+			groups = append(groups, nil)
+		}
+		groups[g] = append(groups[g], i)
+	}
+	return groups
 }
