@@ -19,6 +19,7 @@ import (
 	"github.com/publishgate/publishgate/auth"
 	"github.com/publishgate/publishgate/catalog"
 	"github.com/publishgate/publishgate/graph"
+	"github.com/publishgate/publishgate/internal/keyspace"
 	"github.com/publishgate/publishgate/internal/testkit"
 )
 
@@ -110,9 +111,9 @@ func TestAPQRoundTripThroughRedisAcrossReplicas(t *testing.T) {
 	if a := post(t, two, "", hash); !a.answered() {
 		t.Fatalf("hit on another replica (through Redis): %s %+v", a.Data, a.Errors)
 	}
-	ttl, err := rdb.TTL(context.Background(), apq.KeyPrefix+hash).Result()
+	ttl, err := rdb.TTL(context.Background(), keyspace.APQ(hash)).Result()
 	if err != nil || ttl <= 23*time.Hour || ttl > 24*time.Hour {
-		t.Errorf("key %s TTL = %v, %v; want about 24h", apq.KeyPrefix+hash, ttl, err)
+		t.Errorf("key %s TTL = %v, %v; want about 24h", keyspace.APQ(hash), ttl, err)
 	}
 	if a := post(t, one, `{ environments { host } }`, hash); a.code() != "BAD_USER_INPUT" {
 		t.Errorf("a document under another's hash: %+v", a.Errors)
@@ -120,7 +121,7 @@ func TestAPQRoundTripThroughRedisAcrossReplicas(t *testing.T) {
 
 	t.Run("a document stored under the wrong hash in Redis is never run", func(t *testing.T) {
 		forged := apq.Hash("{ __typename }")
-		if err := rdb.Set(context.Background(), apq.KeyPrefix+forged, doc, time.Hour).Err(); err != nil {
+		if err := rdb.Set(context.Background(), keyspace.APQ(forged), doc, time.Hour).Err(); err != nil {
 			t.Fatal(err)
 		}
 		three := replica(t, apq.Extension{Store: apq.NewStore(rdb, time.Hour, nil)})

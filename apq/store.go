@@ -16,10 +16,9 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/redis/go-redis/v9"
-)
 
-// KeyPrefix namespaces the documents in Redis; the hex SHA-256 follows.
-const KeyPrefix = "publishgate:v1:apq:"
+	"github.com/publishgate/publishgate/internal/keyspace"
+)
 
 // localSize is how many documents one process keeps in memory.
 const localSize = 1000
@@ -41,7 +40,9 @@ func Hash(document string) string {
 // Store keeps persisted documents by hash: an in-process LRU in front of
 // Redis when a client is given. A Redis failure is logged and treated as a
 // miss (the client then sends the document again), never as an error of the
-// request. It implements graphql.Cache[string].
+// request. Each document is one key (keyspace.APQ) read with GET and
+// written with SET, so the store works alike on one node or a Cluster. It
+// implements graphql.Cache[string].
 type Store struct {
 	local *lru.LRU[string]
 	redis redis.UniversalClient
@@ -69,7 +70,7 @@ func (s *Store) Get(ctx context.Context, hash string) (string, bool) {
 	}
 	rctx, cancel := context.WithTimeout(ctx, redisTimeout)
 	defer cancel()
-	doc, err := s.redis.Get(rctx, KeyPrefix+hash).Result()
+	doc, err := s.redis.Get(rctx, keyspace.APQ(hash)).Result()
 	switch {
 	case err == redis.Nil:
 		return "", false
@@ -96,7 +97,7 @@ func (s *Store) Add(ctx context.Context, hash, doc string) {
 	}
 	rctx, cancel := context.WithTimeout(ctx, redisTimeout)
 	defer cancel()
-	if err := s.redis.Set(rctx, KeyPrefix+hash, doc, s.ttl).Err(); err != nil {
+	if err := s.redis.Set(rctx, keyspace.APQ(hash), doc, s.ttl).Err(); err != nil {
 		s.log.WarnContext(ctx, "persisting a query failed; kept in process only", "err", err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/publishgate/publishgate/apq"
 	"github.com/publishgate/publishgate/gateway"
+	"github.com/publishgate/publishgate/internal/keyspace"
 	"github.com/publishgate/publishgate/internal/testkit"
 	"github.com/publishgate/publishgate/upstream/simulator"
 )
@@ -65,8 +66,8 @@ func TestPersistedQueriesThroughTheGateway(t *testing.T) {
 		if res := send(t, "POST", two.URL+"/graphql", apqBody("", hash), jsonHeader); len(res.resp.Errors) != 0 || !bytes.Contains(res.resp.Data, []byte(acct.Bots[1].ID)) {
 			t.Fatalf("hit on the other replica: %s %+v", res.resp.Data, res.resp.Errors)
 		}
-		if n, err := r.Client(t).Exists(context.Background(), apq.KeyPrefix+hash).Result(); err != nil || n != 1 {
-			t.Errorf("Redis key %s: %d, %v", apq.KeyPrefix+hash, n, err)
+		if n, err := r.Client(t).Exists(context.Background(), keyspace.APQ(hash)).Result(); err != nil || n != 1 {
+			t.Errorf("Redis key %s: %d, %v", keyspace.APQ(hash), n, err)
 		}
 	})
 

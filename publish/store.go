@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/publishgate/publishgate/internal/keyspace"
 	"github.com/publishgate/publishgate/upstream"
 )
 
@@ -83,25 +84,25 @@ func (s *memoryStore) Abandon(_ context.Context, key string) error {
 }
 
 // NewRedisStore returns a store shared by every replica: SET NX claims a
-// key, so two replicas receiving the same double click publish once.
+// key, so two replicas receiving the same double click publish once. Every
+// command names one key (keyspace.Idempotency), so it works alike on one
+// node, Sentinel or a Cluster.
 func NewRedisStore(client redis.UniversalClient) Store { return redisStore{client} }
 
 type redisStore struct{ c redis.UniversalClient }
-
-const keyPrefix = "publishgate:v1:idem:"
 
 var pending = []byte(`{"pending":true}`)
 
 func (s redisStore) Claim(ctx context.Context, key string, ttl time.Duration) (Answer, bool, error) {
 	for range 3 {
-		ok, err := s.c.SetNX(ctx, keyPrefix+key, pending, ttl).Result()
+		ok, err := s.c.SetNX(ctx, keyspace.Idempotency(key), pending, ttl).Result()
 		if err != nil {
 			return Answer{}, false, fmt.Errorf("claim idempotency key: %w", err)
 		}
 		if ok {
 			return Answer{}, true, nil
 		}
-		raw, err := s.c.Get(ctx, keyPrefix+key).Bytes()
+		raw, err := s.c.Get(ctx, keyspace.Idempotency(key)).Bytes()
 		if errors.Is(err, redis.Nil) {
 			continue // freed between the two calls: claim again
 		}
@@ -122,9 +123,9 @@ func (s redisStore) Complete(ctx context.Context, key string, a Answer, ttl time
 	if err != nil {
 		return err
 	}
-	return s.c.Set(ctx, keyPrefix+key, raw, ttl).Err()
+	return s.c.Set(ctx, keyspace.Idempotency(key), raw, ttl).Err()
 }
 
 func (s redisStore) Abandon(ctx context.Context, key string) error {
-	return s.c.Del(ctx, keyPrefix+key).Err()
+	return s.c.Del(ctx, keyspace.Idempotency(key)).Err()
 }

@@ -20,9 +20,10 @@ type Redis struct {
 	// Addr is HOST:PORT.
 	Addr string
 	// URL is redis://Addr/0.
-	URL string
-	cmd *exec.Cmd
-	dir string
+	URL  string
+	cmd  *exec.Cmd
+	dir  string
+	args []string // beyond the defaults, e.g. a Cluster node's, kept for Restart
 }
 
 // MustRedis starts a private redis-server on a free loopback port, with no
@@ -40,7 +41,11 @@ func MustRedis(tb testing.TB) *Redis {
 
 // StartRedis starts redis-server in dir on port (0 = a free one). The caller
 // must Stop it.
-func StartRedis(dir string, port int) (*Redis, error) {
+func StartRedis(dir string, port int) (*Redis, error) { return startRedis(dir, port) }
+
+// startRedis starts redis-server in dir on port (0 = a free one) with the
+// defaults (loopback, no persistence) and args after them.
+func startRedis(dir string, port int, args ...string) (*Redis, error) {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		return nil, fmt.Errorf("redis-server not found: the cache tests need a real Redis (Debian/Ubuntu: apt-get install redis-server; `make test` installs it when run as root)")
@@ -51,11 +56,11 @@ func StartRedis(dir string, port int) (*Redis, error) {
 		}
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	cmd := exec.Command(bin,
+	cmd := exec.Command(bin, append([]string{
 		"--bind", "127.0.0.1", "--port", fmt.Sprint(port),
 		"--save", "", "--appendonly", "no", "--dir", dir,
 		"--daemonize", "no", "--protected-mode", "yes", "--loglevel", "notice",
-	)
+	}, args...)...)
 	logf, err := os.Create(filepath.Join(dir, "redis.log"))
 	if err != nil {
 		return nil, err
@@ -95,7 +100,7 @@ func StartRedis(dir string, port int) (*Redis, error) {
 			ready <- false // it exited without becoming ready
 		}
 	}()
-	r := &Redis{Addr: addr, URL: "redis://" + addr + "/0", cmd: cmd, dir: dir}
+	r := &Redis{Addr: addr, URL: "redis://" + addr + "/0", cmd: cmd, dir: dir, args: args}
 	timer := time.NewTimer(10 * time.Second)
 	defer timer.Stop()
 	select {
@@ -126,7 +131,7 @@ func (r *Redis) Restart() error {
 	port := r.Addr[strings.LastIndex(r.Addr, ":")+1:]
 	var p int
 	fmt.Sscan(port, &p)
-	n, err := StartRedis(r.dir, p)
+	n, err := startRedis(r.dir, p, r.args...)
 	if err != nil {
 		return err
 	}
