@@ -15,6 +15,7 @@ import (
 
 	"github.com/publishgate/publishgate/catalog"
 	"github.com/publishgate/publishgate/discovery"
+	"github.com/publishgate/publishgate/internal/keyspace"
 	"github.com/publishgate/publishgate/internal/testkit"
 	"github.com/publishgate/publishgate/upstream"
 	"github.com/publishgate/publishgate/upstream/simulator"
@@ -235,6 +236,35 @@ func TestFailedListingKeepsTheLastListAndWaits(t *testing.T) {
 	defer mu.Unlock()
 	if outcomes[len(outcomes)-1] != discovery.OutcomeShared || !containsOutcome(outcomes, discovery.OutcomeFailed) {
 		t.Fatalf("outcomes %q", outcomes)
+	}
+}
+
+// TestTheSharedListAndItsLockAreKeyspaceNamed: a listing shares the list at
+// keyspace.BotList and releases keyspace.BotListLock; a failed one keeps the
+// lock for RetryAfter, so that no replica lists again at once.
+func TestTheSharedListAndItsLockAreKeyspaceNamed(t *testing.T) {
+	w := newWorld(t, 10)
+	c := newRedisClient(t, testkit.MustRedis(t))
+	a := w.replica(t, c, discovery.Options{RetryAfter: 10 * time.Second})
+	ctx := t.Context()
+	if _, err := a.r.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := c.Exists(ctx, keyspace.BotList("disc")).Result(); n != 1 || err != nil {
+		t.Fatalf("%s after a listing: exists %d, %v", keyspace.BotList("disc"), n, err)
+	}
+	if n, err := c.Exists(ctx, keyspace.BotListLock("disc")).Result(); n != 0 || err != nil {
+		t.Fatalf("%s after a listing: exists %d, %v; want released", keyspace.BotListLock("disc"), n, err)
+	}
+	if err := w.srv.Simulator.SetAccountFault(w.acct.ClientID, simulator.Fault{ErrorRate: 1, ErrorStatus: 503}); err != nil {
+		t.Fatal(err)
+	}
+	w.clock.Advance(ttl)
+	if _, err := a.r.Sync(ctx); err == nil {
+		t.Fatal("Sync succeeded against a failing Kore.ai")
+	}
+	if left, err := c.PTTL(ctx, keyspace.BotListLock("disc")).Result(); err != nil || left < 9*time.Second || left > 10*time.Second {
+		t.Fatalf("the lock after a failed listing lasts %v more (%v); want about RetryAfter, 10s", left, err)
 	}
 }
 

@@ -10,19 +10,10 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/publishgate/publishgate/internal/redislock"
+	"github.com/publishgate/publishgate/internal/keyspace"
+	"github.com/publishgate/publishgate/internal/lease"
 	"github.com/publishgate/publishgate/upstream"
 )
-
-// KeyPrefix namespaces discovery's Redis keys.
-const KeyPrefix = "publishgate:v1:bots:"
-
-// ListKey is the Redis key of an environment's shared bot list. The
-// environment is a Cluster hash tag, like the job keys'.
-func ListKey(env string) string { return KeyPrefix + "{" + env + "}" }
-
-// lockKey is the Redis key of the lock held by the replica listing env.
-func lockKey(env string) string { return ListKey(env) + ":lock" }
 
 // List is a bot list as it is shared: what Kore.ai listed (ID, name and
 // status only; upstream.ListedBot has no room for anything else) and when.
@@ -76,7 +67,7 @@ type redisStore struct {
 }
 
 func (r *redisStore) load(ctx context.Context) (*List, error) {
-	raw, err := r.c.Get(ctx, ListKey(r.env)).Bytes()
+	raw, err := r.c.Get(ctx, keyspace.BotList(r.env)).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return nil, nil
 	}
@@ -96,15 +87,17 @@ func (r *redisStore) save(ctx context.Context, l *List, keep time.Duration) erro
 	if err != nil {
 		return fmt.Errorf("encode bot list: %w", err)
 	}
-	if err := r.c.Set(ctx, ListKey(r.env), raw, keep).Err(); err != nil {
+	if err := r.c.Set(ctx, keyspace.BotList(r.env), raw, keep).Err(); err != nil {
 		return fmt.Errorf("share bot list: %w", err)
 	}
 	return nil
 }
 
+// lock takes keyspace.BotListLock with a fresh token, so that a replica
+// whose lock expired mid-listing never releases or extends the next one's.
 func (r *redisStore) lock(ctx context.Context, ttl time.Duration) (func(time.Duration), bool, error) {
-	token := redislock.NewToken()
-	ok, err := r.c.SetNX(ctx, lockKey(r.env), token, ttl).Result()
+	l := lease.New(r.c, keyspace.BotListLock(r.env), ttl)
+	ok, err := l.TryAcquire(ctx)
 	if err != nil {
 		return nil, false, fmt.Errorf("take bot list lock: %w", err)
 	}
@@ -115,9 +108,9 @@ func (r *redisStore) lock(ctx context.Context, ttl time.Duration) (func(time.Dur
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 		defer cancel()
 		if holdFor > 0 {
-			_ = redislock.Renew.Run(ctx, r.c, []string{lockKey(r.env)}, token, holdFor.Milliseconds()).Err()
+			_, _ = l.Extend(ctx, holdFor)
 			return
 		}
-		_ = redislock.Release.Run(ctx, r.c, []string{lockKey(r.env)}, token).Err()
+		_, _ = l.Release(ctx)
 	}, true, nil
 }

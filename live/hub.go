@@ -6,11 +6,17 @@
 // (job, status, percentage, resource statuses). It stops when the last
 // subscriber of the bot leaves.
 //
-// With Redis, replicas share the work: a watch polls only while it holds the
-// bot's lease (SET NX PX, renewed, released by compare-and-delete), and
-// publishes the changes it sees on the bot's pub/sub channel; watches of the
-// other replicas relay them and take the lease over when it expires, within
-// LeaseTTL of the holder's death.
+// With Redis, replicas share the work by shards: an environment's bots fall
+// in keyspace.Buckets buckets, and one replica leads each bucket, holding its
+// lease (keyspace.LiveLease; an internal/lease.Batch: SET NX PX with the
+// hub's ID, renewed by compare-and-expire, released by compare-and-delete).
+// Each hub holds the leases of all the shards it has watches in with one
+// pipelined round trip every LeaseTTL/3, so its lease traffic is bounded by
+// the shard count, not the bots watched. A watch polls only while its shard
+// is led here, and publishes the changes it sees on the shard's channel
+// (keyspace.LiveChannel); watches of the other replicas relay them, and their
+// hub takes the shard over when its lease expires, within about LeaseTTL of
+// the leader's death.
 package live
 
 import (
@@ -25,7 +31,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/publishgate/publishgate/cache"
-	"github.com/publishgate/publishgate/internal/redislock"
+	"github.com/publishgate/publishgate/internal/lease"
 	"github.com/publishgate/publishgate/loader"
 )
 
@@ -74,8 +80,8 @@ type Options struct {
 	InProgressEvery time.Duration
 	// IdleEvery is the poll interval of a bot that is not (the cache's ttl).
 	IdleEvery time.Duration
-	// LeaseTTL is how long a replica's lease on a bot lasts unrenewed: the
-	// longest a dead replica's bots go unpolled.
+	// LeaseTTL is how long a replica's lease on a shard of bots lasts
+	// unrenewed: about the longest a dead replica's bots go unpolled.
 	LeaseTTL time.Duration
 	// MaxRefs bounds the bots of one subscription.
 	MaxRefs int
@@ -115,7 +121,8 @@ type Hub struct {
 	watches map[Key]*watch
 	closed  bool
 
-	ps *pubsub // nil without Redis
+	ps     *pubsub // nil without Redis
+	shards *shards // nil without Redis
 }
 
 // New returns a hub reading jobs from src.
@@ -139,10 +146,11 @@ func New(src Loader, opts Options) *Hub {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	h := &Hub{src: src, opts: opts, log: opts.Logger.With("component", "live"), id: redislock.NewToken(), watches: map[Key]*watch{}}
+	h := &Hub{src: src, opts: opts, log: opts.Logger.With("component", "live"), id: lease.NewToken(), watches: map[Key]*watch{}}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	if opts.Redis != nil {
 		h.ps = newPubSub(h)
+		h.shards = newShards(h, h.ps)
 	}
 	return h
 }
@@ -164,6 +172,9 @@ func (h *Hub) Close() error {
 		h.mu.Unlock()
 		h.cancel()
 		h.wg.Wait()
+		if h.shards != nil {
+			h.shards.close()
+		}
 		if h.ps != nil {
 			h.closeErr = h.ps.close()
 		}

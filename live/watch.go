@@ -48,31 +48,28 @@ func (w *watch) offer(o loader.Outcome) {
 	w.mu.Lock()
 	w.pending = &o
 	w.mu.Unlock()
+	w.nudge()
+}
+
+// nudge wakes the loop: a job was offered, or its shard became led here.
+func (w *watch) nudge() {
 	select {
 	case w.wake <- struct{}{}:
 	default:
 	}
 }
 
-// run polls while this replica leads the bot (always, without Redis), and
-// otherwise relays what the leader publishes and tries to take the lease
-// every LeaseTTL/3.
+// run polls while this replica leads the bot's shard (always, without
+// Redis), and otherwise relays what the leader publishes and waits to be
+// told the shard is led here (shards holds the leases).
 func (w *watch) run(ctx context.Context) {
 	h := w.h
-	if h.ps != nil {
-		h.ps.join(ctx, w.key)
-		defer h.ps.leave(w.key)
+	var sh *shard // nil without Redis: always leading
+	if h.shards != nil {
+		sh = h.shards.join(ctx, w)
+		defer h.shards.leave(sh, w)
 	}
-	leader := false
-	defer func() {
-		if leader && h.ps != nil {
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-			h.ps.release(rctx, w.key)
-			cancel()
-		}
-	}()
 	nextPoll := time.Now()
-	var renewed time.Time
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
@@ -90,15 +87,11 @@ func (w *watch) run(ctx context.Context) {
 			}
 		case <-t.C:
 		}
-		now := time.Now()
-		switch {
-		case h.ps == nil:
-			leader = true
-		case now.Sub(renewed) >= h.opts.LeaseTTL/3:
-			// Renewed (or tried for) every LeaseTTL/3, not at every wake.
-			leader, renewed = h.ps.hold(ctx, w.key, leader), now
+		if sh != nil && !sh.leading.Load() {
+			t.Stop() // a follower wakes for a job or the lead, not a poll
+			continue
 		}
-		if leader && !now.Before(nextPoll) {
+		if !time.Now().Before(nextPoll) {
 			// Refresh: the leader's poll is the one upstream read of this
 			// bot per interval (still coalesced, budgeted and cached),
 			// unless someone else read it within the last half interval.
@@ -115,23 +108,8 @@ func (w *watch) run(ctx context.Context) {
 			}
 			nextPoll = at.Add(w.every())
 		}
-		// A leader wakes to poll or renew, a follower to try for the lease.
-		wait := time.Until(nextPoll)
-		if h.ps != nil {
-			untilLease := time.Until(renewed.Add(h.opts.LeaseTTL / 3))
-			if leader {
-				wait = min(wait, untilLease)
-			} else {
-				wait = untilLease
-			}
-		}
-		if !t.Stop() {
-			select {
-			case <-t.C:
-			default:
-			}
-		}
-		t.Reset(max(wait, 0))
+		// Since Go 1.23 Reset needs no drain: no stale tick is received.
+		t.Reset(max(time.Until(nextPoll), 0))
 	}
 }
 

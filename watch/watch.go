@@ -14,10 +14,10 @@
 // until an interval after that fetch.
 //
 // With Redis exactly one replica polls an environment: the holder of its
-// lease (publishgate:v1:watch:lease:{env}, SET NX PX with a token, renewed
-// every LeaseTTL/3, released by compare-and-delete); another replica takes
-// over within about LeaseTTL when the holder dies. After each batch the
-// holder names the bots it read on publishgate:v1:watch:read:{env}, and the
+// lease (keyspace.WatchLease, an internal/lease.Lease: SET NX PX with a
+// token, renewed every LeaseTTL/3, released by compare-and-delete); another
+// replica takes over within about LeaseTTL when the holder dies. After each
+// batch the holder names the bots it read on keyspace.WatchReadChannel, and the
 // other replicas pull those entries from Redis into their local copy (one
 // MGET), so that every replica serves a change as soon as the poller saw it
 // and answers a watched query from memory.
@@ -34,6 +34,7 @@ import (
 
 	"github.com/publishgate/publishgate/cache"
 	"github.com/publishgate/publishgate/catalog"
+	"github.com/publishgate/publishgate/internal/keyspace"
 	"github.com/publishgate/publishgate/loader"
 )
 
@@ -98,7 +99,7 @@ type Watcher struct {
 	opts   Options
 	src    Loader
 	reader Reader
-	lease  *lease
+	lease  *election
 	log    *slog.Logger
 
 	mu    sync.Mutex
@@ -126,7 +127,7 @@ func New(src Loader, r Reader, opts Options) *Watcher {
 	}
 	return &Watcher{
 		opts: opts, src: src, reader: r,
-		lease: newLease(opts.Redis, opts.Environment, opts.LeaseTTL),
+		lease: newElection(opts.Redis, opts.Environment, opts.LeaseTTL),
 		log:   opts.Logger.With("component", "watch", "environment", opts.Environment),
 		due:   map[string]time.Time{}, read: map[string]time.Time{},
 		cycle: make(chan struct{}),
@@ -355,7 +356,7 @@ func (w *Watcher) announce(ctx context.Context, ids []string) {
 	if err != nil {
 		return
 	}
-	if err := w.opts.Redis.Publish(ctx, readChannel(w.opts.Environment), raw).Err(); err != nil {
+	if err := w.opts.Redis.Publish(ctx, keyspace.WatchReadChannel(w.opts.Environment), raw).Err(); err != nil {
 		w.log.DebugContext(ctx, "announcing changes failed", "err", err)
 	}
 }
@@ -365,7 +366,7 @@ func (w *Watcher) announce(ctx context.Context, ids []string) {
 func (w *Watcher) follow(ctx context.Context) {
 	// The subscription's connection is closed by Close below, not by the
 	// context: go-redis would drop it mid-read.
-	ps := w.opts.Redis.Subscribe(context.WithoutCancel(ctx), readChannel(w.opts.Environment))
+	ps := w.opts.Redis.Subscribe(context.WithoutCancel(ctx), keyspace.WatchReadChannel(w.opts.Environment))
 	defer ps.Close()
 	ch := ps.Channel()
 	for {

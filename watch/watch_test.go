@@ -11,6 +11,7 @@ import (
 
 	"github.com/publishgate/publishgate/cache"
 	"github.com/publishgate/publishgate/catalog"
+	"github.com/publishgate/publishgate/internal/keyspace"
 	"github.com/publishgate/publishgate/internal/testkit"
 	"github.com/publishgate/publishgate/loader"
 	"github.com/publishgate/publishgate/upstream"
@@ -273,7 +274,7 @@ func TestOneReplicaLeadsAndAnotherTakesOver(t *testing.T) {
 	if n, _ := leaders(); n != 0 {
 		t.Fatalf("%d replicas lead after Close", n)
 	}
-	if v, err := newClient().Exists(context.Background(), watch.LeaseKey("prod")).Result(); err != nil || v != 0 {
+	if v, err := newClient().Exists(context.Background(), keyspace.WatchLease("prod")).Result(); err != nil || v != 0 {
 		t.Fatalf("lease still held after every watcher closed (exists=%d, err %v)", v, err)
 	}
 }
