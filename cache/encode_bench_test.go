@@ -11,52 +11,75 @@ import (
 
 	"github.com/publishgate/publishgate/cache"
 	"github.com/publishgate/publishgate/internal/testkit"
-	"github.com/publishgate/publishgate/upstream"
 )
 
 // benchEntry is a typical cached answer: a finished job of five resources.
 func benchEntry(i int) cache.Entry {
 	t := time.Date(2026, 3, 1, 10, 17, 2, 456e6, time.UTC)
-	return cache.Entry{FetchedAt: t, Job: &upstream.Job{
-		ID: fmt.Sprintf("ds-%08d", i), JobType: "PUBLISH_BOT", StreamID: testkit.BotID(fmt.Sprint(i)), Action: "RUN", CreatedBy: "u-1b2c3d4e",
-		PercentageComplete: 100, Status: upstream.StateSuccessful, RawStatus: "successful", RequestedTime: &t, InitiatedOn: &t, LastModifiedOn: &t,
-		StatusSummary: []upstream.ResourceStatus{
-			{ResourceID: "SETTINGS", ResourceType: "SETTINGS", Name: "Bot Settings", Status: upstream.ResourceSuccess, RawStatus: "SUCCESS"},
-			{ResourceID: "NL", ResourceType: "NL", Modules: []string{"ML", "FAQ"}, Status: upstream.ResourceSuccess, RawStatus: "SUCCESS"},
-			{ResourceID: "CHANNELS", ResourceType: "CHANNELS", Modules: []string{"rtm"}, Status: upstream.ResourceSuccess, RawStatus: "success"},
-			{ResourceID: "BOTLANGUAGES", ResourceType: "BOTLANGUAGES", Modules: []string{"en", "de"}, Status: upstream.ResourceSuccess, RawStatus: "SUCCESS"},
-			{ResourceID: "AUTOVERSIONING", ResourceType: "AUTOVERSIONING", Status: upstream.ResourceSuccess, RawStatus: "SUCCESS"},
-		},
-	}}
+	return cache.Entry{FetchedAt: t, Job: cache.TypicalJob(fmt.Sprintf("ds-%08d", i), testkit.BotID(fmt.Sprint(i)), t)}
 }
 
-// BenchmarkEntryEncode measures the value encoding of a cache entry (the
-// JSON of Entry, which the Redis cache writes and reads), one entry per op.
-func BenchmarkEntryEncode(b *testing.B) {
-	e := benchEntry(1)
-	raw, err := json.Marshal(e)
-	if err != nil {
-		b.Fatal(err)
+// entryCodec is one value encoding of a cache entry.
+type entryCodec struct {
+	name   string
+	encode func(cache.Entry) ([]byte, error)
+	decode func([]byte) (cache.Entry, error)
+}
+
+// entryCodecs are JSON, which the Redis cache writes and reads, and the
+// binary format of codec.go.
+func entryCodecs() []entryCodec {
+	return []entryCodec{
+		{"json", func(e cache.Entry) ([]byte, error) { return json.Marshal(e) }, func(raw []byte) (cache.Entry, error) {
+			var e cache.Entry
+			err := json.Unmarshal(raw, &e)
+			return e, err
+		}},
+		{"binary", func(e cache.Entry) ([]byte, error) { return cache.AppendEntry(nil, e), nil }, cache.DecodeEntry},
 	}
-	b.Run("encode", func(b *testing.B) {
-		b.ReportAllocs()
-		b.SetBytes(int64(len(raw)))
-		for b.Loop() {
-			if _, err := json.Marshal(e); err != nil {
+}
+
+// BenchmarkEntryEncode measures encoding benchEntry, one entry per op, in
+// each format; B/entry is the encoded size.
+func BenchmarkEntryEncode(b *testing.B) {
+	benchEntryCodecs(b, func(c entryCodec, e cache.Entry, _ []byte) error {
+		_, err := c.encode(e)
+		return err
+	})
+}
+
+// BenchmarkEntryDecode measures decoding benchEntry, one entry per op, in
+// each format: what a replica pays per entry it reads from Redis.
+func BenchmarkEntryDecode(b *testing.B) {
+	benchEntryCodecs(b, func(c entryCodec, _ cache.Entry, raw []byte) error {
+		_, err := c.decode(raw)
+		return err
+	})
+}
+
+// benchEntryCodecs runs op, given benchEntry and its encoding, once per
+// op for each codec.
+func benchEntryCodecs(b *testing.B, op func(c entryCodec, e cache.Entry, raw []byte) error) {
+	e := benchEntry(1)
+	for _, c := range entryCodecs() {
+		b.Run(c.name, func(b *testing.B) {
+			raw, err := c.encode(e)
+			if err != nil {
 				b.Fatal(err)
 			}
-		}
-	})
-	b.Run("decode", func(b *testing.B) {
-		b.ReportAllocs()
-		b.SetBytes(int64(len(raw)))
-		for b.Loop() {
-			var out cache.Entry
-			if err := json.Unmarshal(raw, &out); err != nil {
-				b.Fatal(err)
+			if got, err := c.decode(raw); err != nil || got.Job == nil || got.Job.ID != e.Job.ID {
+				b.Fatalf("decode: %+v, %v", got, err)
 			}
-		}
-	})
+			b.ReportAllocs()
+			b.SetBytes(int64(len(raw)))
+			for b.Loop() {
+				if err := op(c, e, raw); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(len(raw)), "B/entry")
+		})
+	}
 }
 
 // BenchmarkRedisGetMany reads 100 and 1,000 cached entries from a real Redis
