@@ -78,9 +78,10 @@ func (l Limits) windows() (bot []window, env []window) {
 	return bot, env
 }
 
-// denied is the error of a refused request: the gateway's own budget, mapped
-// to UPSTREAM_RATE_LIMITED like a 429 from Kore.ai.
-func denied(scope string, retryAfter time.Duration) error {
+// Denied is the error of a refused request: the gateway's own budget (scope
+// names the window), mapped to UPSTREAM_RATE_LIMITED like a 429 from
+// Kore.ai.
+func Denied(scope string, retryAfter time.Duration) error {
 	if retryAfter < time.Second {
 		retryAfter = time.Second
 	}

@@ -31,7 +31,7 @@ func (l *Local) Allow(_ context.Context, env, bot string) error {
 	defer l.mu.Unlock()
 	if until, ok := l.backoffs[env+"\x00"+bot]; ok {
 		if now.Before(until) {
-			return denied("Kore.ai 429 back-off", until.Sub(now))
+			return Denied("Kore.ai 429 back-off", until.Sub(now))
 		}
 		delete(l.backoffs, env+"\x00"+bot)
 	}
@@ -42,7 +42,7 @@ func (l *Local) Allow(_ context.Context, env, bot string) error {
 		r := lim.ReserveN(now, 1)
 		if d := r.DelayFrom(now); !r.OK() || d > 0 {
 			r.CancelAt(now)
-			return denied(w.name, d)
+			return Denied(w.name, d)
 		}
 		reservations = append(reservations, r)
 		return nil

@@ -2,7 +2,6 @@ package cache
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -52,7 +51,8 @@ func NewRedis(client redis.UniversalClient, policy Policy, opts ...RedisOption) 
 	return r
 }
 
-// GetMany implements JobCache. Undecodable values count as misses.
+// GetMany implements JobCache. Values are in the encoding of codec.go;
+// undecodable ones (another version's) count as misses.
 func (r *Redis) GetMany(ctx context.Context, keys []Key) ([]*Entry, error) {
 	out := make([]*Entry, len(keys))
 	if len(keys) == 0 {
@@ -89,8 +89,7 @@ func (r *Redis) GetMany(ctx context.Context, keys []Key) ([]*Entry, error) {
 			if !ok {
 				continue
 			}
-			var e Entry
-			if json.Unmarshal([]byte(s), &e) == nil && !e.FetchedAt.IsZero() {
+			if e, err := decodeEntryString(s); err == nil && !e.FetchedAt.IsZero() {
 				out[p.idx[j]] = &e
 			}
 		}
@@ -106,10 +105,7 @@ func (r *Redis) SetMany(ctx context.Context, items []Item) error {
 	now := time.Now()
 	pipe := r.client.Pipeline()
 	for _, it := range items {
-		b, err := json.Marshal(it.Entry)
-		if err != nil {
-			return fmt.Errorf("encode cache entry: %w", err)
-		}
+		b := appendEntry(nil, it.Entry)
 		ttl := it.Entry.FetchedAt.Add(r.policy.RetainFor(it.Entry)).Sub(now)
 		if ttl < time.Millisecond {
 			continue

@@ -2,9 +2,14 @@ package cache
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"time"
 )
+
+// errSharedPaused is the answer of the shared cache while it is left alone
+// after a failure.
+var errSharedPaused = errors.New("shared cache paused after a failure")
 
 // Tiered puts an in-process copy in front of a shared cache. Fresh local
 // entries are served without a round trip; the rest are read from the shared
@@ -114,6 +119,13 @@ func (t *Tiered) SetMany(ctx context.Context, items []Item) error {
 		t.fail(err)
 	}
 	return nil
+}
+
+// SetLocal stores items in the in-process copy only: the batch step of the
+// loader writes what it fetched there at once and to Redis with the rest of
+// its batch (Coordinator.Finish).
+func (t *Tiered) SetLocal(ctx context.Context, items []Item) error {
+	return t.local.SetMany(ctx, items)
 }
 
 // GetShared reads keys from the shared cache only, bypassing the local copy

@@ -176,8 +176,8 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Gateway, error
 		loader.WithBudget(obs.alerts.CountingBudget(store.budget)),
 		loader.WithHooks(hooks),
 	}
-	if store.filler != nil {
-		srcOpts = append(srcOpts, loader.WithFiller(store.filler))
+	if store.coord != nil {
+		srcOpts = append(srcOpts, loader.WithCoordinator(store.coord, store.coord.CheckInterval()))
 	}
 	g.Source = loader.NewSource(store.cache, policy, fetchers, srcOpts...)
 	g.closers = append(g.closers, func() error { g.Source.Close(); return nil })
@@ -224,7 +224,7 @@ type readiness func(ctx context.Context) map[string]string
 // pieces that share it across replicas (nil without Redis).
 type jobStore struct {
 	cache  cache.JobCache
-	filler cache.Filler
+	coord  *cache.RedisCoordinator
 	budget budget.Budget
 	ready  readiness
 	close  func() error
@@ -268,10 +268,13 @@ func (g *Gateway) newJobCache(cfg *config.Config, policy cache.Policy, opts Opti
 	for _, e := range cfg.Environments {
 		maxTimeout = max(maxTimeout, e.Timeout.Duration())
 	}
-	filler := cache.NewRedisFiller(client, tiered, maxTimeout+time.Second, opts.Logger)
+	// A fill lock outlives the longest read it covers: every try of the
+	// upstream client, then a second for the write-back.
+	lockTTL := time.Duration(cfg.Upstream.Retries+1)*maxTimeout + time.Second
+	coord := cache.NewRedisCoordinator(client, tiered, policy, limits, lockTTL, opts.Logger, cache.WithCoordinatorClock(opts.Now))
 	return &jobStore{
 		cache:  tiered,
-		filler: filler,
+		coord:  coord,
 		budget: budget.NewRedis(client, limits, opts.Logger, onErr),
 		ready: func(ctx context.Context) map[string]string {
 			if err := client.Ping(ctx).Err(); err != nil {
@@ -279,7 +282,7 @@ func (g *Gateway) newJobCache(cfg *config.Config, policy cache.Policy, opts Opti
 			}
 			return map[string]string{"redis": "ok"}
 		},
-		close: func() error { return errors.Join(filler.Close(), client.Close()) },
+		close: func() error { return errors.Join(coord.Close(), client.Close()) },
 	}, nil
 }
 

@@ -162,6 +162,9 @@ func (o *observability) loaderHooks() loader.Hooks {
 		CacheErr:  func(error) { o.metrics.RedisError() },
 		Seen:      o.alerts.Seen,
 		Stored:    o.alerts.Stored,
+		// The coordinator's refusals; those of the budget itself are
+		// counted by alerts.CountingBudget.
+		BudgetRefused: o.alerts.BudgetExhausted,
 	}
 }
 

@@ -249,15 +249,31 @@ func TestRedisOutageNeverFailsARequest(t *testing.T) {
 // some bots are publishing and the gateway is told to re-read those every
 // 500 ms (which alone would exceed 60 a minute): the budget must keep every
 // bot under the limit, so Kore never answers 429, and every answer has data.
+//
+// It runs on one Redis server and on a 3-master Cluster, where a bot's
+// windows and the environment's shares sit in the slots of its bucket.
 func TestBudgetKeepsKoreFromRefusing(t *testing.T) {
+	shared := []struct {
+		name string
+		use  func(t *testing.T, cfg *config.Config)
+	}{
+		{"redis", func(t *testing.T, cfg *config.Config) { cfg.Redis.URL = testkit.MustRedis(t).URL }},
+		{"cluster", func(t *testing.T, cfg *config.Config) { cfg.Redis.Addrs = testkit.MustRedisCluster(t, 3).Addrs }},
+	}
+	for _, sh := range shared {
+		t.Run(sh.name, func(t *testing.T) { budgetKeepsKoreFromRefusing(t, sh.use) })
+	}
+}
+
+func budgetKeepsKoreFromRefusing(t *testing.T, useRedis func(*testing.T, *config.Config)) {
 	duration := 60 * time.Second
-	r := testkit.MustRedis(t)
 	acct := testkit.Account("prod", 200)
 	for i := 0; i < len(acct.Bots); i += 10 {
 		acct.Bots[i].State, acct.Bots[i].PublishDuration = simulator.StateInProgress, time.Hour
 	}
 	sim := testkit.MustSimulator(t, simulator.WithAccounts(acct), simulator.WithRateLimits(60, 1800))
-	cfg := redisConfig(t, r, sim.URL, acct)
+	cfg := testkit.Config(t, sim.URL, acct)
+	useRedis(t, cfg)
 	cfg.Cache.InProgressTTL = config.Duration(500 * time.Millisecond)
 	var replicas []*testkit.Gateway
 	for range 3 {

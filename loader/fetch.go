@@ -12,153 +12,221 @@ import (
 
 // fetchResult is what fetching one key gave.
 type fetchResult struct {
-	job     *upstream.Job
-	at      time.Time
-	err     error
-	shared  bool      // another replica fetched it
-	started time.Time // when the call began (the one this caller may have joined)
+	job    *upstream.Job
+	at     time.Time
+	err    error
+	shared bool // another replica fetched it
 }
 
-// fetchAll fetches every key, each environment with at most its concurrency
-// of goroutines, environments in parallel. One environment's failures never
-// affect another's.
+// flight is one upstream read of a bot that this process's concurrent
+// batches share: at most one per bot at a time. It is a batch-wide
+// singleflight: golang.org/x/sync/singleflight runs one function per key,
+// where a batch must claim all its keys in one step.
+type flight struct {
+	key     cache.Key
+	since   time.Time // an entry fetched after this answers it
+	started time.Time
+	done    chan struct{}
+	res     fetchResult
+}
+
+func (f *flight) resolve(r fetchResult) {
+	f.res = r
+	close(f.done)
+}
+
+// fetchAll fetches every key: each bot is read at most once at a time in
+// this process (a batch joins the read another batch has in flight) and,
+// with a coordinator, across replicas. A refresh does not join a read that
+// began before it was asked for (since(k), the refresh's time): it must see
+// Kore.ai as it is after it was asked (a publish just started, say), so it
+// waits for that read to end and asks again. One environment's failures
+// never affect another's.
 func (s *Source) fetchAll(ctx context.Context, keys []Key, since func(Key) time.Time) map[Key]fetchResult {
-	byEnv := map[string][]Key{}
-	for _, k := range keys {
-		byEnv[k.Environment] = append(byEnv[k.Environment], k)
-	}
-	var (
-		mu      sync.Mutex
-		results = make(map[Key]fetchResult, len(keys))
-		wg      sync.WaitGroup
-	)
-	for env, ks := range byEnv {
-		f := s.fetchers[env]
-		limit := 32
-		if cl, ok := f.(concurrencyLimiter); ok && cl.Concurrency() > 0 {
-			limit = cl.Concurrency()
-		}
-		sem := make(chan struct{}, limit)
-		for _, k := range ks {
-			wg.Add(1)
-			sem <- struct{}{}
-			go func() {
-				defer wg.Done()
-				defer func() { <-sem }()
-				var notBefore time.Time
-				if k.Refresh {
-					notBefore = since(k) // when the refresh was asked for
+	results := make(map[Key]fetchResult, len(keys))
+	pending := keys
+	for len(pending) > 0 {
+		var (
+			owned []*flight
+			wait  = make(map[Key]*flight, len(pending))
+			again []Key
+		)
+		s.mu.Lock()
+		for _, k := range pending {
+			ck := k.cacheKey()
+			if f, ok := s.flights[ck]; ok {
+				wait[k] = f
+				if k.Refresh && f.started.Before(since(k)) {
+					again = append(again, k)
 				}
-				r := s.fetchOne(ctx, f, k.cacheKey(), since(k), notBefore)
-				mu.Lock()
-				results[k] = r
-				mu.Unlock()
-			}()
-		}
-	}
-	wg.Wait()
-	return results
-}
-
-// fetchOne makes at most one upstream call per bot at a time in this process
-// (concurrent requests share it) and, with a filler, across replicas. A
-// call that began before notBefore (a refresh's request time; zero: any) is
-// not an answer: a refresh must see Kore.ai as it is after it was asked for
-// (a publish just started, say), so it waits for such a call to end and
-// asks again.
-func (s *Source) fetchOne(ctx context.Context, f Fetcher, k cache.Key, since, notBefore time.Time) fetchResult {
-	sfKey := k.Environment + "\x00" + k.BotID
-	for {
-		ch := s.group.DoChan(sfKey, func() (any, error) {
-			started := s.now()
-			// The shared call must not die with the first caller's request,
-			// only with the deadline it would have had.
-			fctx := context.WithoutCancel(ctx)
-			if dl, ok := ctx.Deadline(); ok {
-				var cancel context.CancelFunc
-				fctx, cancel = context.WithDeadline(fctx, dl)
-				defer cancel()
+				continue
 			}
-			r := s.fill(fctx, f, k, since)
-			r.started = started
-			return r, nil
-		})
+			f := &flight{key: ck, since: since(k), started: s.now(), done: make(chan struct{})}
+			s.flights[ck] = f
+			owned = append(owned, f)
+			wait[k] = f
+		}
+		s.mu.Unlock()
+		if len(owned) > 0 {
+			s.startBatch(ctx, owned)
+		}
 		if s.testHookWaiting != nil {
 			s.testHookWaiting()
 		}
-		select {
-		case r := <-ch:
-			res := r.Val.(fetchResult)
-			if res.started.Before(notBefore) {
-				continue // joined a call from before this refresh
+		for k, f := range wait {
+			select {
+			case <-f.done:
+				results[k] = f.res
+			case <-ctx.Done():
+				results[k] = fetchResult{err: &upstream.Error{Kind: upstream.ErrTimeout, Err: context.Cause(ctx)}}
 			}
-			return res
-		case <-ctx.Done():
-			return fetchResult{err: &upstream.Error{Kind: upstream.ErrTimeout, Err: context.Cause(ctx)}}
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		pending = again
+	}
+	return results
+}
+
+// startBatch reads the bots of owned in the background. The reads must not
+// die with the first caller's request, only with the deadline it would have
+// had: other requests may have joined them.
+func (s *Source) startBatch(ctx context.Context, owned []*flight) {
+	bctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	if dl, ok := ctx.Deadline(); ok {
+		bctx, cancel = context.WithDeadline(context.WithoutCancel(ctx), dl)
+	}
+	s.bgWG.Add(1)
+	go func() {
+		defer s.bgWG.Done()
+		defer cancel()
+		defer s.land(owned)
+		if s.coord == nil {
+			s.fetchAlone(bctx, owned)
+			return
+		}
+		s.fetchCoordinated(bctx, owned)
+	}()
+}
+
+// land removes the flights from the in-process table, resolving any that
+// is still open (a panic, a bug) with an error rather than leaving its
+// waiters hanging.
+func (s *Source) land(owned []*flight) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, f := range owned {
+		if s.flights[f.key] == f {
+			delete(s.flights, f.key)
+		}
+		select {
+		case <-f.done:
+		default:
+			f.resolve(fetchResult{err: &upstream.Error{Kind: upstream.ErrUnavailable, Message: "the read was abandoned"}})
 		}
 	}
 }
 
-// fill gets k from the upstream, or from the replica already fetching it.
-func (s *Source) fill(ctx context.Context, f Fetcher, k cache.Key, since time.Time) (r fetchResult) {
-	if s.filler != nil {
-		done, fresh, acquired, err := s.filler.Acquire(ctx, k, since)
-		switch {
-		case fresh != nil:
-			return fetchResult{job: fresh.Job, at: fresh.FetchedAt, shared: true}
-		case err != nil:
-			s.log.DebugContext(ctx, "fill lock unavailable; fetching without coordination", "err", err)
-		case !acquired:
-			e, err := s.filler.Await(ctx, k, since)
-			var ff *cache.ErrFillFailed
-			switch {
-			case e != nil:
-				return fetchResult{job: e.Job, at: e.FetchedAt, shared: true}
-			case errors.As(err, &ff):
-				return fetchResult{err: decodeFailure(ff.Reason)}
-			case ctx.Err() != nil:
-				return fetchResult{err: &upstream.Error{Kind: upstream.ErrTimeout, Err: err}}
-			}
-			// The holder died, or Redis failed: fetch ourselves.
-		default:
-			defer func() {
-				if r.err != nil {
-					done(nil, encodeFailure(r.err))
-					return
-				}
-				done(&cache.Entry{Job: r.job, FetchedAt: r.at}, "")
-			}()
-		}
-	}
+// fetchAlone reads each bot itself, within this process's budget: without
+// Redis, or when Redis could not coordinate the batch.
+func (s *Source) fetchAlone(ctx context.Context, fs []*flight) {
+	s.fetchEach(ctx, fs, func(ctx context.Context, f *flight) {
+		f.resolve(s.readAlone(ctx, f))
+	})
+}
+
+// readAlone reads one bot within this process's budget and caches it.
+func (s *Source) readAlone(ctx context.Context, f *flight) fetchResult {
 	if s.budget != nil {
-		if err := s.budget.Allow(ctx, k.Environment, k.BotID); err != nil {
+		if err := s.budget.Allow(ctx, f.key.Environment, f.key.BotID); err != nil {
 			return fetchResult{err: err}
 		}
 	}
-	job, err := f.PublishStatus(ctx, k.BotID)
+	r, backoff := s.read(ctx, f.key)
+	if backoff > 0 && s.budget != nil {
+		s.budget.Backoff(ctx, f.key.Environment, f.key.BotID, backoff)
+	}
+	if r.err == nil {
+		e := cache.Entry{Job: r.job, FetchedAt: r.at}
+		if err := s.cache.SetMany(ctx, []cache.Item{{Key: f.key, Entry: e}}); err != nil {
+			s.cacheFailed(ctx, err)
+		}
+		s.stored(ctx, f.key, e)
+	}
+	return r
+}
+
+// fetchEach runs read for every flight, each environment with at most its
+// concurrency in flight.
+func (s *Source) fetchEach(ctx context.Context, fs []*flight, read func(context.Context, *flight)) {
+	var wg sync.WaitGroup
+	sems := map[string]chan struct{}{}
+	for _, f := range fs {
+		sem, ok := sems[f.key.Environment]
+		if !ok {
+			sem = make(chan struct{}, s.concurrency(f.key.Environment))
+			sems[f.key.Environment] = sem
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			read(ctx, f)
+		}()
+	}
+	wg.Wait()
+}
+
+// concurrency is how many reads of env may be in flight.
+func (s *Source) concurrency(env string) int {
+	if cl, ok := s.fetchers[env].(concurrencyLimiter); ok && cl.Concurrency() > 0 {
+		return cl.Concurrency()
+	}
+	return 32
+}
+
+// read asks the upstream for one bot, every retry of the client spending
+// the budget like the first try (the first was spent by the caller). It
+// returns how long to back the bot off when Kore.ai answered 429.
+func (s *Source) read(ctx context.Context, k cache.Key) (fetchResult, time.Duration) {
+	if s.budget != nil {
+		ctx = upstream.WithRetryGate(ctx, func(ctx context.Context) error {
+			return s.budget.Allow(ctx, k.Environment, k.BotID)
+		})
+	}
+	job, err := s.fetchers[k.Environment].PublishStatus(ctx, k.BotID)
 	if errors.Is(err, upstream.ErrNeverPublished) {
 		job, err = nil, nil
 	}
 	if err != nil {
 		var ue *upstream.Error
-		if s.budget != nil && errors.As(err, &ue) && ue.StatusCode == 429 {
-			s.budget.Backoff(ctx, k.Environment, k.BotID, ue.RetryAfter)
+		if errors.As(err, &ue) && ue.StatusCode == 429 {
+			return fetchResult{err: err}, max(ue.RetryAfter, time.Millisecond)
 		}
-		return fetchResult{err: err}
+		return fetchResult{err: err}, 0
 	}
-	r = fetchResult{job: job, at: s.now()}
-	// Written before the fill lock is released, so that waiting replicas
-	// find it.
-	if err := s.cache.SetMany(ctx, []cache.Item{{Key: k, Entry: cache.Entry{Job: job, FetchedAt: r.at}}}); err != nil {
-		s.log.WarnContext(ctx, "cache write failed", "err", err)
-		if s.hooks.CacheErr != nil {
-			s.hooks.CacheErr(err)
-		}
+	return fetchResult{job: job, at: s.now()}, 0
+}
+
+func (s *Source) cacheFailed(ctx context.Context, err error) {
+	s.log.WarnContext(ctx, "cache write failed", "err", err)
+	if s.hooks.CacheErr != nil {
+		s.hooks.CacheErr(err)
 	}
+}
+
+func (s *Source) stored(ctx context.Context, k cache.Key, e cache.Entry) {
 	if s.hooks.Stored != nil {
-		s.hooks.Stored(ctx, k, cache.Entry{Job: job, FetchedAt: r.at})
+		s.hooks.Stored(ctx, k, e)
 	}
-	return r
+}
+
+func (s *Source) refused(env string) {
+	if s.hooks.BudgetRefused != nil {
+		s.hooks.BudgetRefused(env)
+	}
 }
 
 // failureKinds names the upstream error kinds a replica can report to the

@@ -48,17 +48,21 @@ func TestARefreshDoesNotTakeACallFromBeforeIt(t *testing.T) {
 			s := NewSource(cache.NewMemory(policy), policy, map[string]Fetcher{"e": f}, WithClock(func() time.Time { return asked }))
 			defer s.Close()
 			k := cache.Key{Environment: "e", BotID: "b"}
-			release := make(chan struct{})
-			early := s.group.DoChan("e\x00b", func() (any, error) {
-				<-release
-				return fetchResult{job: &upstream.Job{ID: "ds-old"}, at: t0, started: t0}, nil
-			})
+			early := &flight{key: k, started: t0, done: make(chan struct{})}
+			s.flights[k] = early
 			var once sync.Once
-			s.testHookWaiting = func() { once.Do(func() { close(release) }) }
+			s.testHookWaiting = func() {
+				once.Do(func() {
+					s.mu.Lock()
+					delete(s.flights, k)
+					s.mu.Unlock()
+					early.resolve(fetchResult{job: &upstream.Job{ID: "ds-old"}, at: t0})
+				})
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			r := s.fetchOne(ctx, f, k, tt.notBefore, tt.notBefore)
-			<-early
+			key := Key{Environment: "e", BotID: "b", Refresh: !tt.notBefore.IsZero()}
+			r := s.fetchAll(ctx, []Key{key}, func(Key) time.Time { return tt.notBefore })[key]
 			if r.err != nil || r.job == nil || r.job.ID != tt.wantJob {
 				t.Fatalf("got %+v, want job %s", r, tt.wantJob)
 			}

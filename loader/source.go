@@ -2,7 +2,8 @@
 // GraphQL request (graph-gophers/dataloader) and answers them from the job
 // cache, fetching misses from the upstream with bounded concurrency per
 // environment, within the upstream budget, coalesced within the process
-// (singleflight) and across replicas (a fill lock in the shared cache).
+// (one read per bot at a time) and across replicas (cache.Coordinator: one
+// claim per batch, a fill lock per bot).
 package loader
 
 import (
@@ -12,8 +13,6 @@ import (
 	"log/slog"
 	"sync"
 	"time"
-
-	"golang.org/x/sync/singleflight"
 
 	"github.com/publishgate/publishgate/budget"
 	"github.com/publishgate/publishgate/cache"
@@ -75,6 +74,9 @@ type Hooks struct {
 	// upstream, once written to the cache: for alerts/.
 	Seen   func(keys []cache.Key, entries []*cache.Entry)
 	Stored func(ctx context.Context, k cache.Key, e cache.Entry)
+	// BudgetRefused counts a request the upstream budget refused (for
+	// alerts on budget exhaustion).
+	BudgetRefused func(env string)
 }
 
 // Source answers batches of keys. One Source serves the whole process; each
@@ -85,7 +87,8 @@ type Source struct {
 	policy   cache.Policy
 	fetchers map[string]Fetcher
 	budget   budget.Budget
-	filler   cache.Filler
+	coord    cache.Coordinator
+	check    time.Duration
 	now      func() time.Time
 	log      *slog.Logger
 	wait     time.Duration
@@ -93,8 +96,7 @@ type Source struct {
 	bgLimit  time.Duration
 	hooks    Hooks
 
-	group singleflight.Group
-	// testHookWaiting, in tests, runs when fetchOne waits for a call.
+	// testHookWaiting, in tests, runs when fetchAll waits for its reads.
 	testHookWaiting func()
 
 	bgCtx    context.Context
@@ -102,6 +104,7 @@ type Source struct {
 	bgWG     sync.WaitGroup
 
 	mu         sync.Mutex
+	flights    map[cache.Key]*flight
 	refreshing map[cache.Key]bool
 	failures   map[cache.Key]failure
 }
@@ -139,11 +142,21 @@ func WithLogger(l *slog.Logger) Option { return func(s *Source) { s.log = l } }
 // WithHooks sets the observation hooks.
 func WithHooks(h Hooks) Option { return func(s *Source) { s.hooks = h } }
 
-// WithBudget makes every upstream request spend b first.
+// WithBudget makes every upstream request spend b first (the coordinator
+// spends the shared budget itself; b is then what a batch falls back to
+// when Redis cannot coordinate it, and what retries spend).
 func WithBudget(b budget.Budget) Option { return func(s *Source) { s.budget = b } }
 
-// WithFiller coordinates fills with other replicas.
-func WithFiller(f cache.Filler) Option { return func(s *Source) { s.filler = f } }
+// WithCoordinator coordinates fills with other replicas; check is how long
+// a batch waits for another replica's notice before it claims again.
+func WithCoordinator(c cache.Coordinator, check time.Duration) Option {
+	return func(s *Source) {
+		s.coord = c
+		if check > 0 {
+			s.check = check
+		}
+	}
+}
 
 // WithBackgroundTimeout bounds a background refresh (default 30s).
 func WithBackgroundTimeout(d time.Duration) Option { return func(s *Source) { s.bgLimit = d } }
@@ -163,6 +176,8 @@ func NewSource(c cache.JobCache, policy cache.Policy, fetchers map[string]Fetche
 		wait:       DefaultWait,
 		maxBatch:   5000,
 		bgLimit:    30 * time.Second,
+		check:      250 * time.Millisecond,
+		flights:    map[cache.Key]*flight{},
 		refreshing: map[cache.Key]bool{},
 		failures:   map[cache.Key]failure{},
 	}
@@ -236,6 +251,8 @@ func (s *Source) Load(ctx context.Context, keys []Key) []Outcome {
 			}
 		}
 		now := s.now()
+		refresh := map[cache.Key]time.Time{}
+		defer s.refreshAll(refresh)
 		var hits, stale int
 		for j, ck := range cacheKeys {
 			if j >= len(entries) || entries[j] == nil {
@@ -255,7 +272,11 @@ func (s *Source) Load(ctx context.Context, keys []Key) []Outcome {
 				served[ck] = Result{Job: e.Job, FetchedAt: e.FetchedAt, FromCache: true}
 				hits++
 			case age < 2*fresh:
-				served[ck] = Result{Job: e.Job, FetchedAt: e.FetchedAt, FromCache: true, Stale: true, StaleReason: s.revalidate(ck, e)}
+				reason, start := s.revalidate(ck, e)
+				if start {
+					refresh[ck] = e.FetchedAt
+				}
+				served[ck] = Result{Job: e.Job, FetchedAt: e.FetchedAt, FromCache: true, Stale: true, StaleReason: reason}
 				stale++
 			default:
 				old[ck] = e
@@ -349,51 +370,61 @@ func servableStale(err error) bool {
 	return !errors.Is(err, upstream.ErrBotNotFound) && !errors.Is(err, upstream.ErrInvalidBotID)
 }
 
-// revalidate starts one background refresh of k unless one is running or
-// the last one failed too recently; it returns that failure, if any, as the
-// reason the answer is stale.
-func (s *Source) revalidate(k cache.Key, e *cache.Entry) error {
-	f := s.fetchers[k.Environment]
+// revalidate decides whether k, served stale, is refreshed in the
+// background: not while a refresh of it runs, nor while its last one failed
+// too recently. It returns that failure, if any, as the reason the answer is
+// stale, and whether k joins this batch's background refresh (which the
+// caller starts with refreshAll).
+func (s *Source) revalidate(k cache.Key, e *cache.Entry) (reason error, start bool) {
 	now := s.now()
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	last, failed := s.failures[k]
 	if failed && !last.at.Before(e.FetchedAt) && now.Sub(last.at) < s.retryFailedAfter(*e) {
-		s.mu.Unlock()
-		return last.err
+		return last.err, false
+	}
+	if failed {
+		reason = last.err
 	}
 	if s.refreshing[k] || s.bgCtx.Err() != nil {
-		s.mu.Unlock()
-		if failed {
-			return last.err
-		}
-		return nil
+		return reason, false
 	}
 	s.refreshing[k] = true
-	s.mu.Unlock()
+	return reason, true
+}
 
+// refreshAll refreshes, in one background batch, the stale entries a Load
+// served (each key with the fetch time of the entry it replaces).
+func (s *Source) refreshAll(stale map[cache.Key]time.Time) {
+	if len(stale) == 0 {
+		return
+	}
+	keys := make([]Key, 0, len(stale))
+	for k := range stale {
+		keys = append(keys, Key{Environment: k.Environment, BotID: k.BotID})
+	}
 	s.bgWG.Add(1)
 	go func() {
 		defer s.bgWG.Done()
 		ctx, cancel := context.WithTimeout(s.bgCtx, s.bgLimit)
 		defer cancel()
-		r := s.fetchOne(ctx, f, k, e.FetchedAt, time.Time{})
+		got := s.fetchAll(ctx, keys, func(k Key) time.Time { return stale[k.cacheKey()] })
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		delete(s.refreshing, k)
-		if r.err != nil {
-			s.failures[k] = failure{err: r.err, at: s.now()}
-			s.log.Debug("background refresh failed", "environment", k.Environment, "bot", k.BotID, "err", r.err)
-		} else {
-			delete(s.failures, k)
+		for _, k := range keys {
+			ck := k.cacheKey()
+			delete(s.refreshing, ck)
+			if r := got[k]; r.err != nil {
+				s.failures[ck] = failure{err: r.err, at: s.now()}
+				s.log.Debug("background refresh failed", "environment", k.Environment, "bot", k.BotID, "err", r.err)
+			} else {
+				delete(s.failures, ck)
+			}
 		}
 		if len(s.failures) > 100_000 { // bound memory; failures are only hints
 			clear(s.failures)
 		}
 	}()
-	if failed {
-		return last.err
-	}
-	return nil
 }
 
 // negativeTTL is how long a failed fetch of a bot with nothing cached is

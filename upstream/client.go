@@ -261,7 +261,7 @@ func (c *Client) PublishStatus(ctx context.Context, botID string) (job *Job, err
 		if attempt >= c.retries || !retryable(err) {
 			return nil, lastErr
 		}
-		if !c.wait(ctx, attempt, err) {
+		if !c.wait(ctx, attempt, err) || !retryAllowed(ctx) {
 			return nil, lastErr
 		}
 	}
