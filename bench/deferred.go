@@ -18,6 +18,22 @@ import (
 // its host answered.
 const queryDeferred = `query Bench($refs: [BotRef!]!) { bots(refs: $refs) { id ... @defer(label: "status") { publishStatus(refresh: true) { status percentageComplete lastModifiedOn statusSummary { resourceType status } } } } }`
 
+// deferredRun is one repetition of the defer workload with binary b: on
+// fresh replicas and an empty Redis (no breaker opened by the last
+// repetition's timeouts, no request of it still held, no fill lock its killed
+// replicas left on the hanging bots). Its floor is the replica's own answer
+// without @defer, so each binary has its own.
+func (h *harness) deferredRun(ctx context.Context, t *topology, b binary, _ map[string]sample) ([]result, error) {
+	if err := t.restart(ctx, b, gatewayConfig{ttl: time.Hour}); err != nil {
+		return nil, err
+	}
+	first, healthy, err := h.deferred(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	return []result{{workDeferFirst, first}, {workDeferHealthy, healthy}}, nil
+}
+
 // deferred: the topology's last host hangs (a simulator fault: it holds
 // every request open), the others answer after the upstream latency. One
 // replica gets, one at a time, a dashboard over every bot that defers each
@@ -57,16 +73,26 @@ func (h *harness) deferred(ctx context.Context, t *topology) (first, healthy rep
 		return first, healthy, fmt.Errorf("defer, floor warm-up: %w", err)
 	}
 	var fl, f1, fh loadResult
+	// Redis round trips of each kind of query, read around each (the
+	// queries alternate on one replica, so one pass's counters would mix
+	// them); work the hanging host's requests finish later is counted in
+	// whichever query runs then.
+	var floorRedis, deferRedis redisTally
+	proxies := []*redisProxy{h.gwProxy}
 	for range h.opts.floorIters {
+		before := floorRedis.start(proxies)
 		d, err := h.post(ctx, gw.URL, floorBody)
 		if err != nil {
 			return first, healthy, fmt.Errorf("defer, floor: %w", err)
 		}
+		floorRedis.stop(proxies, before)
 		fl.latencies = append(fl.latencies, d)
+		before = deferRedis.start(proxies)
 		d1, dh, err := h.postDeferred(ctx, gw.URL, deferBody, isHealthy)
 		if err != nil {
 			return first, healthy, fmt.Errorf("defer: %w", err)
 		}
+		deferRedis.stop(proxies, before)
 		f1.latencies, fh.latencies = append(f1.latencies, d1), append(fh.latencies, dh)
 		// The order of events, not a clock: the healthy statuses came while
 		// the hanging host still held the replica's requests open.
@@ -82,7 +108,52 @@ func (h *harness) deferred(ctx context.Context, t *topology) (first, healthy rep
 	healthy.gw.latencies(fh)
 	first.floor.latencies(fl)
 	healthy.floor.latencies(fl)
+	for _, s := range []*sample{&first.gw, &healthy.gw} {
+		deferRedis.fill(s)
+	}
+	for _, s := range []*sample{&first.floor, &healthy.floor} {
+		floorRedis.fill(s)
+	}
 	return first, healthy, nil
+}
+
+// redisTally sums the Redis round trips of a series of queries.
+type redisTally struct {
+	queries           int
+	turns, handshakes int64
+	byNode            []int64
+}
+
+// start returns the counters before one query.
+func (r *redisTally) start(proxies []*redisProxy) counters {
+	var c counters
+	c.redisTurns, c.redisHandshakes, c.redisByNode = redisCounts(proxies)
+	return c
+}
+
+// stop adds one query's round trips since before.
+func (r *redisTally) stop(proxies []*redisProxy, before counters) {
+	after := r.start(proxies)
+	d := after.sub(before)
+	r.queries++
+	r.turns += d.redisTurns
+	r.handshakes += d.redisHandshakes
+	for i, n := range d.redisByNode {
+		if i >= len(r.byNode) {
+			r.byNode = append(r.byNode, 0)
+		}
+		r.byNode[i] += n
+	}
+}
+
+// fill sets the per-query Redis figures of s.
+func (r *redisTally) fill(s *sample) {
+	if r.queries == 0 {
+		return
+	}
+	n := float64(r.queries)
+	s.redisRT, s.handshakes = float64(r.turns)/n, float64(r.handshakes)/n
+	s.redisNodes = float64(counters{redisByNode: r.byNode}.nodes())
 }
 
 // setFault puts faults (the JSON of PUT /_simulator/faults) on the simulator at base.

@@ -6,9 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
+	"slices"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -20,11 +18,14 @@ import (
 // counting proxies in front of it (one for the gateway replicas, one for the
 // REST and MGET floors).
 type harness struct {
-	opts      options
-	log       *slog.Logger
-	dir       string
-	gwBin     string // the publishgate binary
-	self      string // this binary (REST role; gateway and simulators with --self)
+	opts options
+	log  *slog.Logger
+	dir  string
+	// bins are the publishgate binaries: bins[0] the new one, bins[1] the
+	// old one with -baseline.
+	bins      []binary
+	buildTime time.Duration // what building the binaries took
+	self      string        // this binary (REST role; gateway and simulators with -self)
 	redis     *testkit.Redis
 	gwProxy   *redisProxy
 	restProxy *redisProxy
@@ -46,12 +47,11 @@ func newHarness(ctx context.Context, opts options, log *slog.Logger) (h *harness
 	if h.self, err = os.Executable(); err != nil {
 		return h, fmt.Errorf("own binary: %w", err)
 	}
-	h.gwBin = opts.gatewayBin
-	if h.gwBin == "" && !opts.self {
-		if h.gwBin, err = buildGateway(ctx, h.dir, log); err != nil {
-			return h, err
-		}
+	start := time.Now()
+	if h.bins, err = buildBinaries(ctx, opts, h.dir, log); err != nil {
+		return h, err
 	}
+	h.buildTime = time.Since(start)
 	if h.redis, err = testkit.StartRedis(h.dir, 0); err != nil {
 		return h, err
 	}
@@ -61,28 +61,19 @@ func newHarness(ctx context.Context, opts options, log *slog.Logger) (h *harness
 	if h.restProxy, err = startRedisProxy(h.redis.Addr, log); err != nil {
 		return h, err
 	}
-	log.Info("bench ready", "dir", h.dir, "redis", h.redis.Addr, "gateway", h.gwBin)
+	for _, b := range h.bins {
+		log.Info("binary", "name", b.name, "is", b.label)
+	}
+	log.Info("bench ready", "dir", h.dir, "redis", h.redis.Addr)
 	return h, nil
 }
 
-// buildGateway builds the publishgate binary of the module the harness is in.
-func buildGateway(ctx context.Context, dir string, log *slog.Logger) (string, error) {
-	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	mod := strings.TrimSpace(string(out))
-	if mod == "" || mod == os.DevNull {
-		return "", fmt.Errorf("run the harness inside the publishgate module, or pass -gateway-bin")
-	}
-	bin := filepath.Join(dir, "publishgate")
-	log.Info("building the gateway", "module", filepath.Dir(mod))
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, ".")
-	cmd.Dir = filepath.Dir(mod)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build: %w\n%s", err, b)
-	}
-	return bin, nil
+// order is the binaries in the order every repetition runs them: the old
+// one first, then the new one (old, new, old, new...).
+func (h *harness) order() []binary {
+	out := slices.Clone(h.bins)
+	slices.Reverse(out)
+	return out
 }
 
 // close stops Redis and the proxies and removes the work directory (unless -keep).
@@ -104,14 +95,14 @@ func (h *harness) close() {
 }
 
 // startChild starts a gateway or a simulator: a subcommand of the publishgate
-// binary, or a role of this one with --self. realExtra are arguments only the
-// real subcommand takes.
-func (h *harness) startChild(ctx context.Context, name, role string, args []string, realExtra ...string) (*proc, error) {
-	if h.opts.self {
+// binary b, or a role of this one when b has no path (-self). realExtra are
+// arguments only the real subcommand takes.
+func (h *harness) startChild(ctx context.Context, b binary, name, role string, args []string, realExtra ...string) (*proc, error) {
+	if b.path == "" {
 		return h.startRole(ctx, name, h.self, role, args)
 	}
 	sub := map[string]string{roleGateway: "serve", roleSimulate: "simulate"}[role]
-	return startProc(ctx, name, h.dir, h.gwBin, append(append([]string{sub}, args...), realExtra...), nil)
+	return startProc(ctx, name, h.dir, b.path, append(append([]string{sub}, args...), realExtra...), nil)
 }
 
 // startRole starts bin as the given role (roleEnv).
@@ -129,21 +120,61 @@ func (h *harness) flushRedis(ctx context.Context) error {
 	return nil
 }
 
-// startPrimed empties Redis, (re)starts the replicas with every cache
-// lifetime ttl and has one of them fetch every bot: the steady state of a
-// fleet of dashboards, where every bot was seen before.
-func (h *harness) startPrimed(ctx context.Context, t *topology, ttl time.Duration) error {
-	if err := h.flushRedis(ctx); err != nil {
-		return err
+// cellRun is one workload on one topology. Its floors are measured once per
+// repetition and shared by both binaries; its gateway part runs with each
+// binary in turn, next to them.
+type cellRun struct {
+	name string
+	// skip, when not empty, says why the workload does not run here.
+	skip   string
+	floors func(ctx context.Context, t *topology) (map[string]sample, error)
+	// gateway measures binary b and returns one result per cell it fills
+	// (warm also fills warm-fresh; defer fills defer-first and
+	// defer-healthy, with floors of its own).
+	gateway func(ctx context.Context, t *topology, b binary, floors map[string]sample) ([]result, error)
+}
+
+// result is one repetition of one cell.
+type result struct {
+	workload string
+	rep
+}
+
+// cellRuns lists the workloads of opts in the order they run on t.
+func (h *harness) cellRuns(t *topology) []cellRun {
+	var out []cellRun
+	for _, w := range allWorkloads {
+		if !h.opts.has(w) {
+			continue
+		}
+		c := cellRun{name: w}
+		switch w {
+		case workCold:
+			c.floors, c.gateway = h.coldFloors, h.cold
+		case workColdBudget:
+			c.floors, c.gateway, c.skip = h.coldFloors, h.coldBudget, t.budgetSkip()
+		case workWarm:
+			c.floors, c.gateway = h.warmFloors, h.warm
+		case workMixed:
+			c.floors, c.gateway = h.mixedFloors, h.mixed
+		case workHerd:
+			c.floors, c.gateway = h.coldFloors, h.herdCell(workHerd, false)
+		case workHerdBudget:
+			c.floors, c.gateway, c.skip = h.coldFloors, h.herdCell(workHerdBudget, true), t.budgetSkip()
+		case workDefer:
+			c.gateway = h.deferredRun
+			if len(t.envs) < 2 {
+				c.skip = "needs two hosts or more (one hangs)"
+			}
+		}
+		out = append(out, c)
 	}
-	if err := t.startGateways(ctx, ttl); err != nil {
-		return err
-	}
-	return h.warmUp(ctx, targets([]string{t.gateways[0].URL}, body(queryCold, t.refs)))
+	return out
 }
 
 // runTopology starts the processes of one (bots, hosts) combination, runs
-// every workload opts.reps times, adds the results to rep and stops them.
+// every workload opts.reps times (each repetition with every binary in
+// turn, next to the same floors), adds the results to rp and stops them.
 func (h *harness) runTopology(ctx context.Context, rp *report, nBots, nHosts int) error {
 	t := newTopology(h, nBots, nHosts)
 	defer t.stop()
@@ -159,78 +190,29 @@ func (h *harness) runTopology(ctx context.Context, rp *report, nBots, nHosts int
 		return err
 	}
 	key := func(w string) cellKey { return cellKey{w, nBots, len(t.envs)} }
-	if h.opts.has(workCold) || h.opts.has(workWarm) {
-		if err := t.startGateways(ctx, time.Hour); err != nil {
-			return err
+	for _, c := range h.cellRuns(t) {
+		if c.skip != "" {
+			rp.skip(key(c.name), c.skip)
+			continue
 		}
 		for i := range h.opts.reps {
-			if h.opts.has(workCold) {
-				log.Info("cold", "rep", i+1)
-				r, err := h.cold(ctx, t)
+			var floors map[string]sample
+			if c.floors != nil {
+				var err error
+				if floors, err = c.floors(ctx, t); err != nil {
+					return fmt.Errorf("%s floors: %w", c.name, err)
+				}
+			}
+			for _, b := range h.order() {
+				log.Info(c.name, "rep", i+1, "binary", b.name)
+				res, err := c.gateway(ctx, t, b, floors)
 				if err != nil {
-					return err
+					return fmt.Errorf("%s (%s binary): %w", c.name, b.name, err)
 				}
-				rp.add(key(workCold), r)
-			}
-			if h.opts.has(workWarm) {
-				log.Info("warm", "rep", i+1)
-				w, f, err := h.warm(ctx, t)
-				if err != nil {
-					return err
-				}
-				rp.add(key(workWarm), w)
-				if len(t.gateways) > 1 {
-					rp.add(key(workWarmFresh), f)
+				for _, r := range res {
+					rp.add(key(r.workload), b.name, r.rep)
 				}
 			}
-		}
-	}
-	if h.opts.has(workMixed) {
-		if err := h.startPrimed(ctx, t, h.opts.shortTTL); err != nil {
-			return err
-		}
-		bodies := mixedBodies(t, 64)
-		for i := range h.opts.reps {
-			log.Info("mixed", "rep", i+1)
-			r, err := h.mixed(ctx, t, bodies)
-			if err != nil {
-				return err
-			}
-			rp.add(key(workMixed), r)
-		}
-	}
-	if h.opts.has(workHerd) {
-		if err := h.startPrimed(ctx, t, h.opts.herdTTL); err != nil {
-			return err
-		}
-		for i := range h.opts.reps {
-			log.Info("herd", "rep", i+1)
-			r, err := h.herd(ctx, t)
-			if err != nil {
-				return err
-			}
-			rp.add(key(workHerd), r)
-		}
-	}
-	// Last: the hanging host keeps requests open until the topology stops.
-	if h.opts.has(workDefer) && len(t.envs) > 1 {
-		for i := range h.opts.reps {
-			// Fresh replicas and an empty Redis: no breaker opened by the
-			// last repetition's timeouts, no request of it still held, no
-			// fill lock its killed replicas left on the hanging bots.
-			if err := h.flushRedis(ctx); err != nil {
-				return err
-			}
-			if err := t.startGateways(ctx, time.Hour); err != nil {
-				return err
-			}
-			log.Info("defer", "rep", i+1)
-			first, healthy, err := h.deferred(ctx, t)
-			if err != nil {
-				return err
-			}
-			rp.add(key(workDeferFirst), first)
-			rp.add(key(workDeferHealthy), healthy)
 		}
 	}
 	return nil

@@ -10,8 +10,15 @@
 // simulators' counters, /proc, the processes' Go runtime metrics and a
 // round-trip-counting proxy in front of Redis. See README, "Performance".
 //
+// With -baseline REV it also builds the publishgate binary of a git revision
+// and runs every cell with both binaries, alternately, repetition by
+// repetition (old, new, old, new...), next to the same floors, and reports
+// them side by side with the new/old ratio; -src DIR builds the new binary
+// from another checkout (a worktree snapshot) instead of this module.
+//
 //	go run ./bench                       # the full matrix (make bench)
-//	go run ./bench -bots 100 -hosts 5 -workloads cold,warm,herd -reps 1 -duration 1s -ladder=false
+//	go run ./bench -bots 100 -hosts 5 -workloads cold,cold-budget,warm,herd,herd-budget -reps 1 -duration 1s -ladder=false
+//	go run ./bench -baseline 043ee67 -src /tmp/pg-wt-new -bots 100 -hosts 5 -reps 1
 package main
 
 import (
@@ -47,10 +54,15 @@ func main() {
 
 // Workloads.
 const (
-	workCold  = "cold"
-	workWarm  = "warm"
-	workMixed = "mixed"
-	workHerd  = "herd"
+	workCold = "cold"
+	workWarm = "warm"
+	// workColdBudget and workHerdBudget are cold and herd with the
+	// gateway's upstream budgets at their production defaults (see
+	// budget.go); the plain cells run with them off.
+	workColdBudget = "cold-budget"
+	workHerdBudget = "herd-budget"
+	workMixed      = "mixed"
+	workHerd       = "herd"
 	// workDefer runs on topologies of two hosts or more (the last hangs);
 	// it is reported as defer-first (the first part) and defer-healthy
 	// (every healthy bot's status).
@@ -74,6 +86,7 @@ type options struct {
 	warmRate    float64
 	mixedRate   float64
 	ladder      bool
+	budgetCells bool
 	ladderStep  time.Duration
 	ladderSteps int
 	warmSLO     time.Duration
@@ -83,10 +96,16 @@ type options struct {
 	replicas    int
 	floorIters  int
 	gatewayBin  string
+	src         string
+	baseline    string
 	self        bool
-	out         string
-	keep        bool
-	verbose     bool
+	// selfBaseline (tests only, with self) runs a second, "old" set of
+	// replicas from the harness binary too, to exercise the alternation
+	// without building anything.
+	selfBaseline bool
+	out          string
+	keep         bool
+	verbose      bool
 }
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
@@ -95,7 +114,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.SetOutput(stderr)
 	bots := fs.String("bots", "10,100,1000", "bots per query (comma-separated)")
 	hosts := fs.String("hosts", "1,5,20", "simulated Kore.ai hosts the bots are spread over (comma-separated)")
-	workloads := fs.String("workloads", "cold,warm,mixed,herd,defer", "workloads to run (cold, warm, mixed, herd, defer: one host hangs, @defer over multipart/mixed; 2+ hosts)")
+	workloads := fs.String("workloads", strings.Join(allWorkloads, ","), "workloads to run (cold, cold-budget, warm, mixed, herd, herd-budget, defer: one host hangs, @defer over multipart/mixed; 2+ hosts); the -budget ones run with the gateway's upstream budgets at their defaults")
+	fs.BoolVar(&o.budgetCells, "budget-cells", true, "also run each of cold and herd listed in -workloads with the budgets at their defaults (cold-budget, herd-budget)")
 	fs.IntVar(&o.reps, "reps", 3, "repetitions of every cell (median and min–max are reported)")
 	fs.DurationVar(&o.duration, "duration", 2*time.Second, "length of each measured pass")
 	fs.DurationVar(&o.latency, "latency", 50*time.Millisecond, "fixed upstream latency of the simulators")
@@ -111,7 +131,9 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.herd, "herd", 50, "identical queries of the herd")
 	fs.IntVar(&o.replicas, "replicas", 3, "gateway replicas on the same Redis")
 	fs.IntVar(&o.floorIters, "floor-iters", 10, "rounds of the plain-client floor per repetition (×5 for the MGET floor)")
-	fs.StringVar(&o.gatewayBin, "gateway-bin", "", "publishgate binary (default: built from the module into a temporary directory)")
+	fs.StringVar(&o.gatewayBin, "gateway-bin", "", "the new publishgate binary (default: built from -src into a temporary directory)")
+	fs.StringVar(&o.src, "src", "", "module directory the new publishgate binary is built from, e.g. a git worktree (default: the module the harness runs in)")
+	fs.StringVar(&o.baseline, "baseline", "", "git revision of -src's repository to build an old binary from: every cell then runs with old and new alternately, reported side by side")
 	fs.BoolVar(&o.self, "self", false, "run the gateway and simulators as roles of this binary (tests: no build)")
 	fs.StringVar(&o.out, "out", "", "also write the report (markdown) to this file")
 	fs.BoolVar(&o.keep, "keep", false, "keep the working directory (configs, process logs)")
@@ -128,19 +150,34 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	}
 	for w := range strings.SplitSeq(*workloads, ",") {
 		w = strings.TrimSpace(w)
-		if !slices.Contains([]string{workCold, workWarm, workMixed, workHerd, workDefer}, w) {
+		if !slices.Contains(allWorkloads, w) {
 			return o, fmt.Errorf("-workloads: unknown workload %q", w)
 		}
 		o.workloads = append(o.workloads, w)
+	}
+	if o.budgetCells {
+		for plain, budgeted := range map[string]string{workCold: workColdBudget, workHerd: workHerdBudget} {
+			if o.has(plain) && !o.has(budgeted) {
+				o.workloads = append(o.workloads, budgeted)
+			}
+		}
 	}
 	switch {
 	case o.reps < 1, o.replicas < 1, o.herd < 1, o.floorIters < 1:
 		return o, errors.New("-reps, -replicas, -herd and -floor-iters must be positive")
 	case o.duration <= 0, o.shortTTL <= 0, o.herdTTL <= 0, o.latency < 0:
 		return o, errors.New("-duration, -short-ttl and -herd-ttl must be positive, -latency not negative")
+	case o.self && (o.baseline != "" || o.src != "" || o.gatewayBin != ""):
+		return o, errors.New("-self runs no publishgate binary: it takes no -baseline, -src or -gateway-bin")
+	case o.src != "" && o.gatewayBin != "":
+		return o, errors.New("-src and -gateway-bin both name the new binary: give one")
 	}
 	return o, nil
 }
+
+// allWorkloads are the workloads in the order they run on a topology (the
+// default matrix runs them all).
+var allWorkloads = []string{workCold, workColdBudget, workWarm, workMixed, workHerd, workHerdBudget, workDefer}
 
 func ints(s string) ([]int, error) {
 	var out []int
@@ -206,7 +243,8 @@ func execute(ctx context.Context, opts options, args []string, log *slog.Logger)
 	}
 	defer h.close()
 	started := time.Now()
-	rep := newReport(opts, args)
+	rep := newReport(opts, args, h.bins)
+	rep.buildTime = h.buildTime
 	for _, nBots := range opts.bots {
 		for _, nHosts := range opts.hosts {
 			if nHosts > nBots {

@@ -18,11 +18,15 @@ type counters struct {
 	connections int64   // new TCP connections the simulators accepted
 	cpuTicks    int64   // CPU time of the measured processes, /proc clock ticks
 	mallocs     float64 // go_memstats_mallocs_total of the measured processes
-	redisTurns  int64   // round trips through the measured processes' Redis proxy
-	byBot       map[string]int64
+	// redisTurns and redisHandshakes are the round trips (connection
+	// set-ups apart) through the measured processes' Redis proxies;
+	// redisByNode is redisTurns per proxy, that is per Redis node.
+	redisTurns      int64
+	redisHandshakes int64
+	redisByNode     []int64
+	byBot           map[string]int64
 }
 
-// sub returns c - o.
 // maxPerBot is the most upstream requests any one bot received.
 func (c counters) maxPerBot() int64 {
 	var m int64
@@ -32,8 +36,30 @@ func (c counters) maxPerBot() int64 {
 	return m
 }
 
+// nodes is the number of Redis nodes with at least one round trip.
+func (c counters) nodes() int {
+	n := 0
+	for _, t := range c.redisByNode {
+		if t > 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// sub returns c - o.
 func (c counters) sub(o counters) counters {
-	d := counters{c.upstream - o.upstream, c.connections - o.connections, c.cpuTicks - o.cpuTicks, c.mallocs - o.mallocs, c.redisTurns - o.redisTurns, map[string]int64{}}
+	d := counters{
+		upstream: c.upstream - o.upstream, connections: c.connections - o.connections, cpuTicks: c.cpuTicks - o.cpuTicks,
+		mallocs: c.mallocs - o.mallocs, redisTurns: c.redisTurns - o.redisTurns, redisHandshakes: c.redisHandshakes - o.redisHandshakes,
+		byBot: map[string]int64{},
+	}
+	for i, n := range c.redisByNode {
+		if i < len(o.redisByNode) {
+			n -= o.redisByNode[i]
+		}
+		d.redisByNode = append(d.redisByNode, n)
+	}
 	for b, n := range c.byBot {
 		if n -= o.byBot[b]; n != 0 {
 			d.byBot[b] = n
@@ -53,7 +79,10 @@ type simStats struct {
 // measured names the processes whose cost a pass measures.
 type measured struct {
 	procs []*proc
-	proxy *redisProxy
+	// proxies count the processes' Redis round trips, one proxy per Redis
+	// node (the harness runs one node, so one proxy: "nodes touched" is 1
+	// whenever a pass made a round trip).
+	proxies []*redisProxy
 	// scrapeMallocs is what one /metrics scrape allocates in these processes,
 	// subtracted from every pass (calibrate).
 	scrapeMallocs float64
@@ -85,8 +114,20 @@ func (h *harness) read(ctx context.Context, t *topology, m *measured) (counters,
 		}
 		c.mallocs += n
 	}
-	c.redisTurns = m.proxy.Turns()
+	c.redisTurns, c.redisHandshakes, c.redisByNode = redisCounts(m.proxies)
 	return c, nil
+}
+
+// redisCounts reads the round trips and handshakes of proxies, and the round
+// trips of each.
+func redisCounts(proxies []*redisProxy) (turns, handshakes int64, byNode []int64) {
+	for _, p := range proxies {
+		t := p.Turns()
+		turns += t
+		handshakes += p.Handshakes()
+		byNode = append(byNode, t)
+	}
+	return turns, handshakes, byNode
 }
 
 // calibrate measures what scraping /metrics allocates in m's processes, so

@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/publishgate/publishgate/cache"
+	"github.com/publishgate/publishgate/config"
 )
 
 // envSpec is one gateway environment of a topology: one simulated Kore.ai
@@ -34,7 +37,30 @@ type topology struct {
 	sims     []*proc
 	gateways []*proc
 	gwConfig string // configuration file of the running replicas
-	rest     *proc
+	// running is what the replicas run: which binary, on which
+	// configuration (zero when none runs).
+	running gatewaySetup
+	rest    *proc
+	// floorItems are every bot's job as the harness's cache package
+	// stores it, read from the simulators once (floors.go).
+	floorItems []cache.Item
+	// mixed are the mixed workload's query bodies, drawn once.
+	mixed [][]byte
+}
+
+// gatewayConfig is what a configuration of the replicas varies.
+type gatewayConfig struct {
+	// ttl is every cache lifetime.
+	ttl time.Duration
+	// budgets sets the upstream budgets at their production defaults
+	// (config.DefaultEnvironment) instead of off.
+	budgets bool
+}
+
+// gatewaySetup is a binary on a configuration.
+type gatewaySetup struct {
+	bin string // binary name
+	cfg gatewayConfig
 }
 
 // botID is the deterministic ID of the i-th benchmark bot.
@@ -64,10 +90,17 @@ func newTopology(h *harness, nBots, nHosts int) *topology {
 func (t *topology) concurrency() int { return min(1024, max(1, len(t.envs[0].Bots))) }
 
 // writeConfig writes a gateway configuration for envs with every cache
-// lifetime set to ttl, the upstream budgets off (the simulator's limits are
-// off too: the benchmark measures the gateway, not Kore's quotas), retries
-// off and logs at warn (no access line per request).
-func (t *topology) writeConfig(name string, envs []envSpec, ttl time.Duration) (string, error) {
+// lifetime set to cfg.ttl, the upstream budgets off or (cfg.budgets) at
+// their defaults, retries off and logs at warn (no access line per
+// request). The simulators' own limits are always off: the benchmark
+// measures the gateway, not Kore's quotas.
+func (t *topology) writeConfig(name string, envs []envSpec, cfg gatewayConfig) (string, error) {
+	ttl := cfg.ttl
+	budgets := "    ratePerMinute: 0\n    botRatePerMinute: 0\n    botRatePerHour: 0\n"
+	if cfg.budgets {
+		d := config.DefaultEnvironment()
+		budgets = fmt.Sprintf("    ratePerMinute: %d\n    botRatePerMinute: %d\n    botRatePerHour: %d\n", d.RatePerMinute, d.BotRatePerMinute, d.BotRatePerHour)
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "listen: 127.0.0.1:0\nlog:\n  level: warn\ncache:\n  ttl: %s\n  inProgressTTL: %s\n  notFoundTTL: %s\n  staleFor: 10m\n", ttl, ttl, ttl)
 	b.WriteString("limits:\n  maxComplexity: 10000000\n  maxBotsPerRequest: 2000\n  maxBodyBytes: 4194304\n  requestTimeout: 30s\n")
@@ -79,7 +112,7 @@ func (t *topology) writeConfig(name string, envs []envSpec, ttl time.Duration) (
 		}
 		fmt.Fprintf(&b, "  - name: %s\n    host: %s\n    clientId: %s\n    clientSecret: %s\n    concurrency: %d\n    maxQueued: 100000\n",
 			e.Name, host, e.ClientID, e.Secret, t.concurrency())
-		b.WriteString("    ratePerMinute: 0\n    botRatePerMinute: 0\n    botRatePerHour: 0\n    bots:\n")
+		b.WriteString(budgets + "    bots:\n")
 		for i, id := range e.Bots {
 			fmt.Fprintf(&b, "      - { id: %s, name: bench bot %d }\n", id, i)
 		}
@@ -96,13 +129,13 @@ func (t *topology) writeConfig(name string, envs []envSpec, ttl time.Duration) (
 func (t *topology) startSimulators(ctx context.Context) error {
 	for i := range t.envs {
 		e := &t.envs[i]
-		path, err := t.writeConfig("sim-"+e.Name+".yaml", []envSpec{*e}, time.Hour)
+		path, err := t.writeConfig("sim-"+e.Name+".yaml", []envSpec{*e}, gatewayConfig{ttl: time.Hour})
 		if err != nil {
 			return err
 		}
 		addr := fmt.Sprintf("127.0.0.%d:0", 2+i)
 		args := []string{"--addr", addr, "--config", path, "--latency", t.h.opts.latency.String()}
-		p, err := t.h.startChild(ctx, "sim-"+e.Name, roleSimulate, args, "--rate-per-minute", "0", "--rate-per-hour", "0")
+		p, err := t.h.startChild(ctx, t.h.bins[0], "sim-"+e.Name, roleSimulate, args, "--rate-per-minute", "0", "--rate-per-hour", "0")
 		if err != nil {
 			return err
 		}
@@ -115,28 +148,43 @@ func (t *topology) startSimulators(ctx context.Context) error {
 	return nil
 }
 
-// startGateways (re)starts the gateway replicas on a configuration whose
-// cache lifetimes are ttl, all on the same Redis (through the counting proxy).
-func (t *topology) startGateways(ctx context.Context, ttl time.Duration) error {
+// use makes sure the replicas run binary b on configuration cfg: when they
+// do already it does nothing and returns false; otherwise it empties Redis
+// (no fill lock, budget window or entry of another binary or configuration
+// is left) and (re)starts them, returning true.
+func (t *topology) use(ctx context.Context, b binary, cfg gatewayConfig) (bool, error) {
+	if len(t.gateways) > 0 && t.running == (gatewaySetup{b.name, cfg}) {
+		return false, nil
+	}
+	return true, t.restart(ctx, b, cfg)
+}
+
+// restart empties Redis and (re)starts the replicas from binary b on a
+// configuration cfg, all on the same Redis (through the counting proxy).
+func (t *topology) restart(ctx context.Context, b binary, cfg gatewayConfig) error {
 	t.stopGateways()
-	path, err := t.writeConfig(fmt.Sprintf("gateway-%s.yaml", ttl), t.envs, ttl)
+	if err := t.h.flushRedis(ctx); err != nil {
+		return err
+	}
+	path, err := t.writeConfig(fmt.Sprintf("gateway-%s-budgets-%t.yaml", cfg.ttl, cfg.budgets), t.envs, cfg)
 	if err != nil {
 		return err
 	}
 	t.gwConfig = path
 	for i := range t.h.opts.replicas {
-		p, err := t.startGateway(ctx, i)
+		p, err := t.startGateway(ctx, b, i)
 		if err != nil {
 			return err
 		}
 		t.gateways = append(t.gateways, p)
 	}
+	t.running = gatewaySetup{b.name, cfg}
 	return nil
 }
 
-func (t *topology) startGateway(ctx context.Context, i int) (*proc, error) {
+func (t *topology) startGateway(ctx context.Context, b binary, i int) (*proc, error) {
 	args := []string{"--config", t.gwConfig, "--addr", "127.0.0.1:0", "--redis", t.h.gwProxy.URL()}
-	p, err := t.h.startChild(ctx, fmt.Sprintf("gateway-%d", i+1), roleGateway, args)
+	p, err := t.h.startChild(ctx, b, fmt.Sprintf("gateway-%s-%d", b.name, i+1), roleGateway, args)
 	if err != nil {
 		return nil, err
 	}
@@ -147,10 +195,11 @@ func (t *topology) startGateway(ctx context.Context, i int) (*proc, error) {
 	return p, nil
 }
 
-// restartGateway replaces replica i by a fresh process (an empty local copy).
-func (t *topology) restartGateway(ctx context.Context, i int) error {
+// restartGateway replaces replica i by a fresh process of binary b (an
+// empty local copy).
+func (t *topology) restartGateway(ctx context.Context, b binary, i int) error {
 	t.gateways[i].stop()
-	p, err := t.startGateway(ctx, i)
+	p, err := t.startGateway(ctx, b, i)
 	if err != nil {
 		return err
 	}
@@ -163,6 +212,7 @@ func (t *topology) stopGateways() {
 		g.stop()
 	}
 	t.gateways = nil
+	t.running = gatewaySetup{}
 }
 
 // startREST starts the REST floor on the same Redis (through its own proxy).
