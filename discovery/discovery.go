@@ -5,10 +5,11 @@
 //
 // A list is used for TTL (cache.botListTTL, minutes), then listed again in
 // the background; queries never wait for it. With Redis the list is shared
-// by every replica (publishgate:v1:bots:{env}) and one replica lists for
-// all: the one that takes the lock (SET NX PX with a token, released by
-// compare-and-delete) once the shared list is due, while the others read
-// what it shares. So three replicas cost Kore.ai one listing per TTL. Each
+// by every replica (keyspace.BotList) and one replica lists for all: the
+// one that takes the listing lock (keyspace.BotListLock, an
+// internal/lease.Lease: SET NX PX with a token, released by
+// compare-and-delete, extended after a failure) once the shared list is
+// due, while the others read what it shares. So three replicas cost Kore.ai one listing per TTL. Each
 // page first passes the gate (the account's admin API budget). A failed
 // listing keeps the last good list, is logged, and is tried again after
 // RetryAfter by whichever replica takes the lock then.
