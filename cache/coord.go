@@ -13,6 +13,7 @@ import (
 	"github.com/publishgate/publishgate/budget"
 	"github.com/publishgate/publishgate/internal/keyspace"
 	"github.com/publishgate/publishgate/internal/lease"
+	"github.com/publishgate/publishgate/internal/script"
 )
 
 // Want is one miss of a batch: an entry fetched after Since answers it.
@@ -253,7 +254,7 @@ func (c *RedisCoordinator) Claim(ctx context.Context, wants []Want) ([]Claim, er
 	}
 	token := lease.NewToken()
 	groups := groupWants(wants)
-	calls := make([]scriptCall, len(groups))
+	calls := make([]script.Call, len(groups))
 	plans := make([][]budget.Window, len(groups))
 	for gi, g := range groups {
 		plan := c.limits(g.env).Plan()
@@ -286,11 +287,11 @@ func (c *RedisCoordinator) Claim(ctx context.Context, wants []Want) ([]Claim, er
 			}
 			args = append(args, sinceMicros(wants[i].Since))
 		}
-		calls[gi] = scriptCall{keys: keys, args: args}
+		calls[gi] = script.Call{Keys: keys, Args: args}
 	}
 	sctx, cancel := context.WithTimeout(ctx, c.cache.timeout)
 	defer cancel()
-	cmds, err := runScripts(sctx, c.client, claimScript, calls)
+	cmds, err := script.Run(sctx, c.client, claimScript, calls)
 	if err != nil {
 		return nil, c.failed(ctx, err)
 	}
@@ -398,18 +399,18 @@ func (c *RedisCoordinator) Finish(ctx context.Context, fills []Fill) error {
 		r.keys = append(r.keys, keyspace.FillLock(f.Key.Environment, f.Key.BotID))
 		r.tokens = append(r.tokens, f.Claim.token)
 	}
-	calls := make([]scriptCall, 0, len(order))
+	calls := make([]script.Call, 0, len(order))
 	for _, g := range order {
 		r := releases[g]
-		calls = append(calls, scriptCall{keys: r.keys, args: r.tokens})
+		calls = append(calls, script.Call{Keys: r.keys, Args: r.tokens})
 	}
 	if n.count > 0 {
 		pipe.Publish(wctx, keyspace.FilledChannel, n.bytes())
 	}
-	cmds := queueScripts(wctx, pipe, lease.ReleaseMany, calls)
+	cmds := script.Queue(wctx, pipe, lease.ReleaseMany, calls)
 	_, err := pipe.Exec(wctx)
-	if err == nil || isPerCommand(err) {
-		err = rerunNoScript(wctx, c.client, lease.ReleaseMany, calls, cmds)
+	if err == nil || script.IsPerCommand(err) {
+		err = script.Rerun(wctx, c.client, lease.ReleaseMany, calls, cmds)
 	}
 	if err != nil {
 		c.cache.fail(err)
@@ -428,63 +429,3 @@ func sinceMicros(t time.Time) string {
 }
 
 func millis(d time.Duration) int64 { return max(d.Milliseconds(), 1) }
-
-// scriptCall is one invocation of a script.
-type scriptCall struct {
-	keys []string
-	args []any
-}
-
-// runScripts runs s once per call in one pipeline (EVALSHA), then, for the
-// calls whose node answered NOSCRIPT (a restart, a failover), once more with
-// EVAL, which loads it. A NOSCRIPT answer means the script did not run, so
-// the second try is safe. It returns the commands in call order; err is set
-// only when no call could be sent.
-func runScripts(ctx context.Context, c redis.UniversalClient, s *redis.Script, calls []scriptCall) ([]*redis.Cmd, error) {
-	pipe := c.Pipeline()
-	cmds := queueScripts(ctx, pipe, s, calls)
-	if _, err := pipe.Exec(ctx); err != nil && !isPerCommand(err) {
-		return nil, err
-	}
-	if err := rerunNoScript(ctx, c, s, calls, cmds); err != nil {
-		return nil, err
-	}
-	return cmds, nil
-}
-
-// isPerCommand reports whether a pipeline's error is one command's answer
-// (read per command) rather than the connection's.
-func isPerCommand(err error) bool {
-	var rerr redis.Error
-	return errors.Is(err, redis.Nil) || errors.As(err, &rerr)
-}
-
-func queueScripts(ctx context.Context, pipe redis.Pipeliner, s *redis.Script, calls []scriptCall) []*redis.Cmd {
-	cmds := make([]*redis.Cmd, len(calls))
-	for i, call := range calls {
-		cmds[i] = s.EvalSha(ctx, pipe, call.keys, call.args...)
-	}
-	return cmds
-}
-
-// rerunNoScript sends again, with EVAL, the calls whose answer in cmds was
-// NOSCRIPT, replacing their commands.
-func rerunNoScript(ctx context.Context, c redis.UniversalClient, s *redis.Script, calls []scriptCall, cmds []*redis.Cmd) error {
-	var again []int
-	for i, cmd := range cmds {
-		if err := cmd.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-			again = append(again, i)
-		}
-	}
-	if len(again) == 0 {
-		return nil
-	}
-	pipe := c.Pipeline()
-	for _, i := range again {
-		cmds[i] = s.Eval(ctx, pipe, calls[i].keys, calls[i].args...)
-	}
-	if _, err := pipe.Exec(ctx); err != nil && !isPerCommand(err) {
-		return err
-	}
-	return nil
-}

@@ -26,8 +26,8 @@ type entryCodec struct {
 	decode func([]byte) (cache.Entry, error)
 }
 
-// entryCodecs are JSON, which the Redis cache writes and reads, and the
-// binary format of codec.go.
+// entryCodecs are JSON, the v1 keys' encoding, kept as the comparison,
+// and the binary format of codec.go, which the Redis cache writes and reads.
 func entryCodecs() []entryCodec {
 	return []entryCodec{
 		{"json", func(e cache.Entry) ([]byte, error) { return json.Marshal(e) }, func(raw []byte) (cache.Entry, error) {

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/publishgate/publishgate/budget"
 	"github.com/publishgate/publishgate/cache"
 	"github.com/publishgate/publishgate/upstream"
 )
@@ -189,7 +190,8 @@ func (s *Source) concurrency(env string) int {
 
 // read asks the upstream for one bot, every retry of the client spending
 // the budget like the first try (the first was spent by the caller). It
-// returns how long to back the bot off when Kore.ai answered 429.
+// returns how long to back the bot off when Kore.ai answered 429: its
+// Retry-After, or budget.DefaultBackoff when it sent none.
 func (s *Source) read(ctx context.Context, k cache.Key) (fetchResult, time.Duration) {
 	if s.budget != nil {
 		ctx = upstream.WithRetryGate(ctx, func(ctx context.Context) error {
@@ -203,7 +205,10 @@ func (s *Source) read(ctx context.Context, k cache.Key) (fetchResult, time.Durat
 	if err != nil {
 		var ue *upstream.Error
 		if errors.As(err, &ue) && ue.StatusCode == 429 {
-			return fetchResult{err: err}, max(ue.RetryAfter, time.Millisecond)
+			if ue.RetryAfter <= 0 { // no Retry-After: Kore.ai's own default
+				return fetchResult{err: err}, budget.DefaultBackoff
+			}
+			return fetchResult{err: err}, ue.RetryAfter
 		}
 		return fetchResult{err: err}, 0
 	}

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/publishgate/publishgate/internal/script"
 )
 
 // Batch holds many leases that share nothing but their holder (one token)
@@ -68,32 +70,21 @@ func (b *Batch) Release(ctx context.Context, keys []string) error {
 }
 
 // runAll runs s once per key (KEYS[1] = the key, ARGV = the token, then
-// args) in one pipeline of EVALSHA, then, for the keys whose node answered
-// NOSCRIPT, in one pipeline of EVAL.
+// args) in one pipeline, resending only the calls that answered NOSCRIPT;
+// each command carries its own error.
 func (b *Batch) runAll(ctx context.Context, s *redis.Script, keys []string, args ...any) []*redis.Cmd {
-	if len(keys) == 0 {
-		return nil
-	}
 	argv := append([]any{b.token}, args...)
-	cmds := make([]*redis.Cmd, len(keys))
-	pipe := b.c.Pipeline()
+	calls := make([]script.Call, len(keys))
 	for i, k := range keys {
-		cmds[i] = s.EvalSha(ctx, pipe, []string{k}, argv...)
+		calls[i] = script.Call{Keys: []string{k}, Args: argv}
 	}
-	_, _ = pipe.Exec(ctx) // each command carries its own error
-	var again []int
-	for i, cmd := range cmds {
-		if isNoScript(cmd.Err()) {
-			again = append(again, i)
+	cmds, err := script.Run(ctx, b.c, s, calls)
+	if err != nil {
+		for _, cmd := range cmds {
+			if cmd.Err() == nil {
+				cmd.SetErr(err)
+			}
 		}
 	}
-	if len(again) == 0 {
-		return cmds
-	}
-	pipe = b.c.Pipeline()
-	for _, i := range again {
-		cmds[i] = s.Eval(ctx, pipe, []string{keys[i]}, argv...)
-	}
-	_, _ = pipe.Exec(ctx)
 	return cmds
 }

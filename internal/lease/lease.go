@@ -16,7 +16,6 @@ package lease
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -175,9 +174,3 @@ func (l *Lease) run(ctx context.Context, s *redis.Script, d ...time.Duration) (b
 // millis is d in whole milliseconds, at least one: PEXPIRE 0 would delete
 // the key, and SET PX 0 is an error.
 func millis(d time.Duration) int64 { return max(d.Milliseconds(), 1) }
-
-// isNoScript reports whether err means that Redis does not have the
-// script cached (a restart, a failover, SCRIPT FLUSH).
-func isNoScript(err error) bool {
-	return errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT")
-}
