@@ -28,6 +28,7 @@ type serveFlags struct {
 	addr   string
 	redis  string
 	demo   bool
+	debug  string
 }
 
 func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer) (serveFlags, error) {
@@ -39,6 +40,7 @@ func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer
 	fs.StringVar(&f.addr, "addr", getenv("PUBLISHGATE_ADDR"), "listen address HOST:PORT (env PUBLISHGATE_ADDR; default 127.0.0.1:8080)")
 	fs.StringVar(&f.redis, "redis", getenv("PUBLISHGATE_REDIS_URL"), "Redis URL (env PUBLISHGATE_REDIS_URL); empty = in-process cache")
 	fs.BoolVar(&f.demo, "demo", demoDefault, "serve the demo even when a configuration is given (env PUBLISHGATE_DEMO)")
+	fs.StringVar(&f.debug, "debug-addr", getenv("PUBLISHGATE_DEBUG_ADDR"), "serve Go's profiler (/debug/pprof/) on this loopback HOST:PORT (env PUBLISHGATE_DEBUG_ADDR); empty = off")
 	if err := fs.Parse(args); err != nil {
 		return f, errUsage
 	}
@@ -81,6 +83,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	redis.SetLogger(redisLogger{logger})
 	if err := checkExposure(cfg, isDemo, logger); err != nil {
 		return err
+	}
+	if flags.debug != "" {
+		_, stop, err := startDebug(flags.debug, logger)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 
 	gw, err := gateway.New(ctx, cfg, gateway.Options{Logger: logger, Demo: isDemo})

@@ -165,12 +165,23 @@ func (h *harness) coldBudget(ctx context.Context, t *topology, b binary, floors 
 		}
 		return r
 	}
+	rec := h.record(ctx, gw, workColdBudget, t, h.opts.duration)
 	s, _, err := h.passOf(ctx, t, m, drive, 0)
-	if err == nil {
-		err = resetErr
+	if perr := rec.wait(); err == nil {
+		err = cmpErr(resetErr, perr)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("cold-budget: %w", err)
 	}
 	return []result{{workColdBudget, rep{s, floors[workCold]}}}, nil
+}
+
+// cmpErr is the first of errs that is not nil.
+func cmpErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -30,11 +30,13 @@ type harness struct {
 	gwProxy   *redisProxy
 	restProxy *redisProxy
 	http      *http.Client
+	// profileRep counts the recordings of each cell (-profile).
+	profileRep map[string]int
 }
 
 // newHarness builds (or finds) the binaries and starts Redis and the proxies.
 func newHarness(ctx context.Context, opts options, log *slog.Logger) (h *harness, err error) {
-	h = &harness{opts: opts, log: log}
+	h = &harness{opts: opts, log: log, profileRep: map[string]int{}}
 	h.http = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute}, Timeout: 30 * time.Second}
 	if h.dir, err = os.MkdirTemp("", "publishgate-bench-"); err != nil {
 		return nil, fmt.Errorf("work dir: %w", err)

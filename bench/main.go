@@ -104,6 +104,7 @@ type options struct {
 	// without building anything.
 	selfBaseline bool
 	out          string
+	profile      string
 	keep         bool
 	verbose      bool
 }
@@ -136,6 +137,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.baseline, "baseline", "", "git revision of -src's repository to build an old binary from: every cell then runs with old and new alternately, reported side by side")
 	fs.BoolVar(&o.self, "self", false, "run the gateway and simulators as roles of this binary (tests: no build)")
 	fs.StringVar(&o.out, "out", "", "also write the report (markdown) to this file")
+	fs.StringVar(&o.profile, "profile", "", "write a CPU profile and an execution trace of every cold and cold-budget pass of the new binary's first replica to this directory (publishgate serve --debug-addr)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the working directory (configs, process logs)")
 	fs.BoolVar(&o.verbose, "v", false, "log progress at debug level")
 	if err := fs.Parse(args); err != nil {

@@ -22,10 +22,12 @@ import (
 type proc struct {
 	name string
 	// URL is the base URL the process printed when it started listening.
-	URL  string
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the process has exited and been reaped
-	err  error         // Wait's error, read after done
+	URL string
+	// debugURL is the base URL of its profiler (-profile), "" without one.
+	debugURL string
+	cmd      *exec.Cmd
+	done     chan struct{} // closed when the process has exited and been reaped
+	err      error         // Wait's error, read after done
 }
 
 // listenURL finds the first http://HOST:PORT on a line the children print when

@@ -184,10 +184,15 @@ func (t *topology) restart(ctx context.Context, b binary, cfg gatewayConfig) err
 
 func (t *topology) startGateway(ctx context.Context, b binary, i int) (*proc, error) {
 	args := []string{"--config", t.gwConfig, "--addr", "127.0.0.1:0", "--redis", t.h.gwProxy.URL()}
-	p, err := t.h.startChild(ctx, b, fmt.Sprintf("gateway-%s-%d", b.name, i+1), roleGateway, args)
+	debug, debugURL, err := t.h.debugArgs(b, i)
 	if err != nil {
 		return nil, err
 	}
+	p, err := t.h.startChild(ctx, b, fmt.Sprintf("gateway-%s-%d", b.name, i+1), roleGateway, args, debug...)
+	if err != nil {
+		return nil, err
+	}
+	p.debugURL = debugURL
 	if err := awaitOK(ctx, t.h.http, p.URL+"/readyz"); err != nil {
 		p.stop()
 		return nil, err

@@ -128,7 +128,11 @@ func (h *harness) cold(ctx context.Context, t *topology, b binary, floors map[st
 	if err := h.calibrate(ctx, m); err != nil {
 		return nil, err
 	}
+	rec := h.record(ctx, gw, workCold, t, h.opts.duration)
 	s, _, err := h.pass(ctx, t, m, tg, attackSpec{rate: h.opts.coldRate, duration: h.opts.duration, sequential: true}, 0)
+	if perr := rec.wait(); err == nil {
+		err = perr
+	}
 	if err != nil {
 		return nil, fmt.Errorf("cold: %w", err)
 	}

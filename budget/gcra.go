@@ -77,6 +77,7 @@ func (w Window) Args() (emission, tolerance string) {
 // arrival time" per key) decides everywhere:
 //
 //	gcra_now()                      -> the server's time in ms
+//	gcra_step(tat, em, tol, now)    -> gcra_check on a TAT already read (nil: none)
 //	gcra_check(key, em, tol, now)   -> new TAT, or nil and the ms to wait
 //	gcra_take(key, tat, now)        -> stores a TAT returned by gcra_check
 //
@@ -87,13 +88,15 @@ local function gcra_now()
   local t = redis.call("TIME")
   return tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 end
-local function gcra_check(key, em, tol, now)
-  local tat = tonumber(redis.call("GET", key)) or now
-  if tat < now then tat = now end
+local function gcra_step(tat, em, tol, now)
+  if not tat or tat < now then tat = now end
   local new = tat + em
   local allow_at = new - tol
   if now < allow_at then return nil, allow_at - now end
   return new, 0
+end
+local function gcra_check(key, em, tol, now)
+  return gcra_step(tonumber(redis.call("GET", key)), em, tol, now)
 end
 local function gcra_take(key, tat, now)
   redis.call("SET", key, string.format("%.3f", tat), "PX", math.max(1, math.ceil(tat - now)))

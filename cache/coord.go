@@ -83,7 +83,8 @@ type Coordinator interface {
 }
 
 // RedisCoordinator is the Coordinator on Redis. Its batch step is one Lua
-// script per hash slot group (an environment's bucket, internal/keyspace):
+// script per environment (on a Cluster, per hash slot: an environment's
+// bucket, internal/keyspace):
 // for each key it re-reads the cached entry, and unless one fetched after
 // the want's time is there, checks whether another replica holds the fill
 // lock, checks the bot's 429 back-off and takes every window of its budget
@@ -104,6 +105,10 @@ type RedisCoordinator struct {
 	now     func() time.Time
 	log     *slog.Logger
 	notices *notices
+	// perSlot groups a batch's script calls by slot (environment and
+	// bucket), as a Cluster requires of a script's keys; one Redis node
+	// takes one call per environment.
+	perSlot bool
 }
 
 // CoordinatorOption configures a RedisCoordinator.
@@ -141,6 +146,7 @@ func NewRedisCoordinator(client redis.UniversalClient, t *Tiered, policy Policy,
 		client: client, cache: t, policy: policy, limits: limits, lockTTL: lockTTL,
 		now: time.Now, log: logger, notices: newNotices(client, logger),
 	}
+	_, c.perSlot = client.(*redis.ClusterClient)
 	for _, o := range opts {
 		o(c)
 	}
@@ -157,30 +163,41 @@ func (c *RedisCoordinator) Watch(keys []Key) *Watch { return c.notices.watch(key
 // again.
 func (c *RedisCoordinator) CheckInterval() time.Duration { return c.notices.check }
 
-// claimScript is the batch step of one slot group. KEYS: the environment
-// windows' share keys (ARGV[4] of them), then per bot its job key, fill lock,
-// back-off and bot window keys. ARGV: the lock token, the lock's lifetime
-// in ms, the number of bot windows, the number of environment windows,
-// then an emission and a tolerance per window (bot windows first), then
-// per bot the time in µs an entry must be fetched after. It answers three
-// values per bot: 1, the entry (Fresh); 2, 0 (Claimed); 3, the lock's PTTL
-// (Held); 4, the ms to wait, the refusing window (0 the back-off, i the
-// i-th window: Refused).
+// claimScript is the batch step of one group of bots of one environment
+// (in a Cluster, of one slot: one bucket). KEYS: per bot its job key, fill
+// lock, back-off, then a key per budget window (bot windows, then the
+// environment's share of its bucket). ARGV: the lock token, the lock's
+// lifetime in ms, the number of bot windows, the number of environment
+// windows, then an emission and a tolerance per window (bot windows first),
+// then per bot the time in µs an entry must be fetched after. It answers
+// three values per bot: 1, the entry (Fresh); 2, 0 (Claimed); 3, the lock's
+// PTTL (Held); 4, the ms to wait, the refusing window (0 the back-off, i
+// the i-th window: Refused). A window key several bots share (an
+// environment share) is read once and written once, at the end.
 var claimScript = redis.NewScript(budget.LuaGCRA + `
 local now = gcra_now()
 local token, ttl = ARGV[1], ARGV[2]
 local nb, ne = tonumber(ARGV[3]), tonumber(ARGV[4])
 local nw = nb + ne
-local per = 3 + nb
-local nbots = (#KEYS - ne) / per
+local per = 3 + nw
+local nbots = #KEYS / per
 local em, tol = {}, {}
 for w = 1, nw do
   em[w] = tonumber(ARGV[3 + 2*w])
   tol[w] = tonumber(ARGV[4 + 2*w])
 end
+local tats, dirty = {}, {}
+local function tat_of(key)
+  local t = tats[key]
+  if t == nil then
+    t = tonumber(redis.call("GET", key)) or false
+    tats[key] = t
+  end
+  return t or nil
+end
 local out = {}
 for i = 1, nbots do
-  local base = ne + (i - 1) * per
+  local base = (i - 1) * per
   local since = tonumber(ARGV[4 + 2*nw + i])
   local v = redis.call("GET", KEYS[base + 1])
   if v and string.byte(v, 1) == 80 and (tonumber(string.sub(v, 2, 17)) or 0) > since then
@@ -194,18 +211,20 @@ for i = 1, nbots do
       if back > 0 then
         out[#out+1] = 4; out[#out+1] = back; out[#out+1] = 0
       else
-        local tats, refused = {}, nil
+        local new, refused = {}, nil
         for w = 1, nw do
-          local key
-          if w <= nb then key = KEYS[base + 3 + w] else key = KEYS[w - nb] end
-          local tat, wait = gcra_check(key, em[w], tol[w], now)
+          local tat, wait = gcra_step(tat_of(KEYS[base + 3 + w]), em[w], tol[w], now)
           if not tat then refused = {math.ceil(wait), w}; break end
-          tats[w] = {key, tat}
+          new[w] = tat
         end
         if refused then
           out[#out+1] = 4; out[#out+1] = refused[1]; out[#out+1] = refused[2]
         else
-          for w = 1, nw do gcra_take(tats[w][1], tats[w][2], now) end
+          for w = 1, nw do
+            local key = KEYS[base + 3 + w]
+            tats[key] = new[w]
+            dirty[key] = true
+          end
           redis.call("SET", KEYS[base + 2], token, "PX", ttl)
           out[#out+1] = 2; out[#out+1] = 0; out[#out+1] = 0
         end
@@ -213,17 +232,20 @@ for i = 1, nbots do
     end
   end
 end
+for key in pairs(dirty) do gcra_take(key, tats[key], now) end
 return out
 `)
 
-// slotGroup is the wants of one environment's bucket, by index.
+// slotGroup is the wants of one script call, by index: one environment's,
+// and in a Cluster only those of one of its buckets (one slot).
 type slotGroup struct {
 	env    string
-	bucket int
+	bucket int // -1: every bucket (not a Cluster)
 	idx    []int
 }
 
-func groupWants(wants []Want) []slotGroup {
+// groupWants groups wants by environment and, when perSlot, by bucket.
+func groupWants(wants []Want, perSlot bool) []slotGroup {
 	type tag struct {
 		env    string
 		bucket int
@@ -231,7 +253,10 @@ func groupWants(wants []Want) []slotGroup {
 	at := map[tag]int{}
 	var groups []slotGroup
 	for i, w := range wants {
-		t := tag{w.Key.Environment, keyspace.Bucket(w.Key.BotID)}
+		t := tag{w.Key.Environment, -1}
+		if perSlot {
+			t.bucket = keyspace.Bucket(w.Key.BotID)
+		}
 		g, ok := at[t]
 		if !ok {
 			g = len(groups)
@@ -253,7 +278,7 @@ func (c *RedisCoordinator) Claim(ctx context.Context, wants []Want) ([]Claim, er
 		return nil, errSharedPaused
 	}
 	token := lease.NewToken()
-	groups := groupWants(wants)
+	groups := groupWants(wants, c.perSlot)
 	calls := make([]script.Call, len(groups))
 	plans := make([][]budget.Window, len(groups))
 	for gi, g := range groups {
@@ -267,23 +292,18 @@ func (c *RedisCoordinator) Claim(ctx context.Context, wants []Want) ([]Claim, er
 				nb++
 			}
 		}
-		keys := make([]string, 0, ne+len(g.idx)*(3+nb))
+		keys := make([]string, 0, len(g.idx)*(3+nb+ne))
 		args := make([]any, 0, 4+2*len(plan)+len(g.idx))
 		args = append(args, token, millis(c.lockTTL), nb, ne)
 		for _, w := range plan {
 			em, tol := w.Args()
 			args = append(args, em, tol)
-			if w.Env {
-				keys = append(keys, keyspace.EnvBudget(g.env, g.bucket, w.Name))
-			}
 		}
 		for _, i := range g.idx {
 			k := wants[i].Key
 			keys = append(keys, keyspace.Job(k.Environment, k.BotID), keyspace.FillLock(k.Environment, k.BotID), keyspace.Backoff(k.Environment, k.BotID))
-			for _, w := range plan {
-				if !w.Env {
-					keys = append(keys, w.Key(k.Environment, k.BotID))
-				}
+			for _, w := range plan { // bot windows first, as Plan orders them
+				keys = append(keys, w.Key(k.Environment, k.BotID))
 			}
 			args = append(args, sinceMicros(wants[i].Since))
 		}
@@ -389,7 +409,10 @@ func (c *RedisCoordinator) Finish(ctx context.Context, fills []Fill) error {
 			continue // fetched without a lock: nobody waits for it
 		}
 		n.add(keyspace.FillLock(f.Key.Environment, f.Key.BotID), raw, f.Failure)
-		g := [2]any{f.Key.Environment, keyspace.Bucket(f.Key.BotID)}
+		g := [2]any{f.Key.Environment, -1}
+		if c.perSlot {
+			g[1] = keyspace.Bucket(f.Key.BotID)
+		}
 		r := releases[g]
 		if r == nil {
 			r = &release{}

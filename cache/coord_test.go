@@ -51,7 +51,7 @@ func topologies(t *testing.T) []topology {
 	}
 }
 
-func coordinator(t *testing.T, client redis.UniversalClient, limits budget.Limits, lockTTL time.Duration) *cache.RedisCoordinator {
+func coordinator(t testing.TB, client redis.UniversalClient, limits budget.Limits, lockTTL time.Duration) *cache.RedisCoordinator {
 	policy := cache.DefaultPolicy
 	tiered := cache.NewTiered(cache.NewMemory(policy), cache.NewRedis(client, policy), policy, cache.WithSharedTimeout(5*time.Second))
 	c := cache.NewRedisCoordinator(client, tiered, policy, func(string) budget.Limits { return limits }, lockTTL, nil)

@@ -122,9 +122,11 @@ type claimed struct {
 // fetchClaimed reads the claimed bots and hands them to the coordinator,
 // which writes them to Redis, releases the locks and tells the waiting
 // replicas: when every read is back, or earlier for those back by
-// firstFlush, then at doubling intervals. A flight is answered once its
-// bot is written: whoever it answers may tell other replicas to look (the
-// watcher does), and they must find it.
+// firstFlush, then at doubling intervals. A flight is answered before its
+// write-back (its waiters need not wait for Redis; the bot's fill lock,
+// released by the write, holds the other replicas' claims off until then)
+// and marked written after it, for the callers that tell other replicas to
+// look (AwaitShared).
 func (s *Source) fetchClaimed(ctx context.Context, cs []claimed) {
 	type read struct {
 		f    *flight
@@ -163,12 +165,13 @@ func (s *Source) fetchClaimed(ctx context.Context, cs []claimed) {
 		fills := make([]cache.Fill, len(batch))
 		for i, r := range batch {
 			fills[i] = r.fill
+			r.f.answer(r.r) // in the local cache already (s.local)
 		}
 		if err := s.coord.Finish(ctx, fills); err != nil {
 			s.cacheFailed(ctx, err)
 		}
 		for _, r := range batch {
-			r.f.resolve(r.r)
+			r.f.written()
 		}
 		batch = batch[:0]
 	}
