@@ -15,9 +15,10 @@ import (
 
 // With -profile DIR, the first replica of the new binary serves Go's
 // profiler (publishgate serve --debug-addr), and every measured pass of the
-// cold cells (cold, cold-budget) on it is recorded: a CPU profile of the
-// whole pass and an execution trace of its first second, written to DIR as
-// <workload>-<bots>b-<hosts>h-rep<n>.pprof and .trace. Read them with
+// cold cells (cold, cold-budget) on it is recorded: a CPU profile and an
+// allocation profile of the whole pass and an execution trace of its first
+// second, written to DIR as <workload>-<bots>b-<hosts>h-rep<n>.pprof,
+// .allocs.pprof and .trace. Read them with
 // `go tool pprof -top BIN FILE` and `go tool trace FILE`; the report's
 // profile findings come from them. The old binary (-baseline) predates the
 // flag and is not profiled.
@@ -45,7 +46,7 @@ type recording struct {
 	errs []error
 }
 
-// record starts a CPU profile of d and a trace of min(d, 1s) of the
+// record starts a CPU and an allocation profile of d and a trace of 1s of the
 // replica gw, named for the cell, when gw serves a profiler; nil otherwise.
 func (h *harness) record(ctx context.Context, gw *proc, workload string, t *topology, d time.Duration) *recording {
 	if gw.debugURL == "" {
@@ -59,6 +60,7 @@ func (h *harness) record(ctx context.Context, gw *proc, workload string, t *topo
 	for url, file := range map[string]string{
 		gw.debugURL + "/debug/pprof/profile?seconds=" + secs: base + ".pprof",
 		gw.debugURL + "/debug/pprof/trace?seconds=1":         base + ".trace",
+		gw.debugURL + "/debug/pprof/allocs?seconds=" + secs:  base + ".allocs.pprof",
 	} {
 		r.wg.Go(func() {
 			if err := fetchTo(ctx, url, file); err != nil {

@@ -91,6 +91,7 @@ fi
 step "fuzz: bot ID check and URL building (a few seconds)"
 go test -run '^$' -fuzz '^FuzzStatusURLStaysOnHost$' -fuzztime 5s ./upstream/
 go test -run '^$' -fuzz '^FuzzKoreBotIDMatchesThePattern$' -fuzztime 3s ./upstream/
+go test -run '^$' -fuzz '^FuzzPlainStrings$' -fuzztime 3s ./upstream/
 
 step "fuzz: caller tokens, no forgery accepted (a few seconds)"
 go test -run '^$' -fuzz '^FuzzVerifyNeverAcceptsForgeries$' -fuzztime 5s ./auth/

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // wireJob is the upstream JSON of a publish job. Every field is optional and
@@ -129,6 +130,9 @@ func decodeModules(raw json.RawMessage) []string {
 	}
 	switch raw[0] {
 	case '[':
+		if out, ok := plainStrings(raw); ok {
+			return out
+		}
 		var items []any
 		if json.Unmarshal(raw, &items) != nil {
 			return nil
@@ -167,6 +171,55 @@ func decodeModules(raw json.RawMessage) []string {
 		return []string{s}
 	}
 	return nil
+}
+
+// plainStrings decodes the usual modules, a JSON array of strings without
+// escapes, without reflection: what decodeModules' general path gives for
+// it, at a fraction of the allocations (it was a quarter of a cold query's).
+// ok is false for anything else (escapes, other values, invalid UTF-8 or
+// JSON), which the general path then decodes.
+func plainStrings(raw []byte) (out []string, ok bool) {
+	i := skipSpace(raw, 1)
+	if i < len(raw) && raw[i] == ']' {
+		return []string{}, skipSpace(raw, i+1) == len(raw)
+	}
+	for {
+		if i >= len(raw) || raw[i] != '"' {
+			return nil, false
+		}
+		end := i + 1
+		for end < len(raw) && raw[end] != '"' {
+			if c := raw[end]; c == '\\' || c < 0x20 {
+				return nil, false
+			}
+			end++
+		}
+		if end >= len(raw) || !utf8.Valid(raw[i+1:end]) {
+			return nil, false
+		}
+		out = append(out, string(raw[i+1:end]))
+		i = skipSpace(raw, end+1)
+		if i >= len(raw) {
+			return nil, false
+		}
+		switch raw[i] {
+		case ',':
+			i = skipSpace(raw, i+1)
+		case ']':
+			return out, skipSpace(raw, i+1) == len(raw)
+		default:
+			return nil, false
+		}
+	}
+}
+
+// skipSpace returns the index of the first byte of raw at or after i that
+// is not JSON white space.
+func skipSpace(raw []byte, i int) int {
+	for i < len(raw) && (raw[i] == ' ' || raw[i] == '\t' || raw[i] == '\n' || raw[i] == '\r') {
+		i++
+	}
+	return i
 }
 
 func scalarStrings(v any) []string {
