@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 
@@ -11,12 +10,11 @@ import (
 
 // runCheck validates a configuration file and lists every problem.
 func runCheck(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("check", "check --config FILE [--print]", "Validate a configuration; list every problem by key.")
 	path := fs.String("config", getenv("PUBLISHGATE_CONFIG"), "configuration file to check (env PUBLISHGATE_CONFIG)")
 	print := fs.Bool("print", false, "print the effective configuration, secrets redacted")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	if err := parseFlags(fs, args, stdout, stderr); err != nil {
+		return err
 	}
 	if *path == "" {
 		fmt.Fprintln(stderr, "check: --config FILE is required")

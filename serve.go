@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -31,29 +30,21 @@ type serveFlags struct {
 	debug  string
 }
 
-func parseServeFlags(args []string, getenv func(string) string, stderr io.Writer) (serveFlags, error) {
+func parseServeFlags(args []string, getenv func(string) string, stdout, stderr io.Writer) (serveFlags, error) {
 	var f serveFlags
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("serve", "[serve] [flags]", "Serve the GraphQL gateway. With no configuration: the demo.")
 	demoDefault, _ := strconv.ParseBool(getenv("PUBLISHGATE_DEMO"))
 	fs.StringVar(&f.config, "config", getenv("PUBLISHGATE_CONFIG"), "configuration file (env PUBLISHGATE_CONFIG); none = the demo")
 	fs.StringVar(&f.addr, "addr", getenv("PUBLISHGATE_ADDR"), "listen address HOST:PORT (env PUBLISHGATE_ADDR; default 127.0.0.1:8080)")
 	fs.StringVar(&f.redis, "redis", getenv("PUBLISHGATE_REDIS_URL"), "Redis URL (env PUBLISHGATE_REDIS_URL); empty = in-process cache")
 	fs.BoolVar(&f.demo, "demo", demoDefault, "serve the demo even when a configuration is given (env PUBLISHGATE_DEMO)")
 	fs.StringVar(&f.debug, "debug-addr", getenv("PUBLISHGATE_DEBUG_ADDR"), "serve Go's profiler (/debug/pprof/) on this loopback HOST:PORT (env PUBLISHGATE_DEBUG_ADDR); empty = off")
-	if err := fs.Parse(args); err != nil {
-		return f, errUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "unexpected argument %q\n", fs.Arg(0))
-		return f, errUsage
-	}
-	return f, nil
+	return f, parseFlags(fs, args, stdout, stderr)
 }
 
 // runServe serves the gateway until ctx ends, then shuts down gracefully.
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	flags, err := parseServeFlags(args, getenv, stderr)
+	flags, err := parseServeFlags(args, getenv, stdout, stderr)
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -35,7 +36,8 @@ func main() {
 	}
 }
 
-// errUsage marks an error already explained to the user (bad flags).
+// errUsage marks an error already explained to the user (bad flags, an
+// unknown command): exit status 2.
 var errUsage = errors.New("usage")
 
 func exitCode(err error) int {
@@ -48,20 +50,35 @@ func exitCode(err error) int {
 // run is the whole program, with its environment injected so tests can run
 // it in-process.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) > 0 {
-		switch args[0] {
-		case "serve":
-			return runServe(ctx, args[1:], getenv, stdout, stderr)
-		case "simulate":
-			return runSimulate(ctx, args[1:], getenv, stdout, stderr)
-		case "check":
-			return runCheck(args[1:], getenv, stdout, stderr)
-		case "token":
-			return runToken(args[1:], getenv, stdout, stderr)
-		case "help", "-h", "--help":
-			fmt.Fprint(stdout, usageText)
-			return nil
-		}
+	err := dispatch(ctx, args, getenv, stdout, stderr)
+	if errors.Is(err, errHelp) {
+		return nil // the usage is on stdout
+	}
+	return err
+}
+
+// dispatch runs the command args name; with no command, or flags first, it
+// serves.
+func dispatch(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return runServe(ctx, args, getenv, stdout, stderr)
+	}
+	switch args[0] {
+	case "serve":
+		return runServe(ctx, args[1:], getenv, stdout, stderr)
+	case "simulate":
+		return runSimulate(ctx, args[1:], getenv, stdout, stderr)
+	case "check":
+		return runCheck(args[1:], getenv, stdout, stderr)
+	case "token":
+		return runToken(args[1:], getenv, stdout, stderr)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usageText)
+		return nil
+	}
+	if !strings.HasPrefix(args[0], "-") {
+		fmt.Fprintf(stderr, "publishgate: unknown command %q; run 'publishgate --help'\n", args[0])
+		return errUsage
 	}
 	return runServe(ctx, args, getenv, stdout, stderr)
 }
@@ -80,4 +97,5 @@ Usage:
 
 Every flag also reads an environment variable: PUBLISHGATE_CONFIG,
 PUBLISHGATE_ADDR, PUBLISHGATE_REDIS_URL, PUBLISHGATE_DEMO.
+Run 'publishgate COMMAND --help' for the flags of a command.
 `

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,8 +12,7 @@ import (
 
 // runSimulate runs the Kore.ai simulator alone (SPEC §3, §5).
 func runSimulate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("simulate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("simulate", "simulate [flags]", "Run the Kore.ai simulator alone.")
 	addr := fs.String("addr", "127.0.0.1:9090", "listen address HOST:PORT")
 	cfgPath := fs.String("config", "", "serve the bots and app credentials of this gateway configuration (default: the demo data set)")
 	perMinute := fs.Int("rate-per-minute", 60, "rolling per-bot limit a minute (Kore.ai: 60); 0 = off")
@@ -22,8 +20,8 @@ func runSimulate(ctx context.Context, args []string, getenv func(string) string,
 	latency := fs.Duration("latency", 0, "latency added to every answer")
 	jitter := fs.Duration("jitter", 0, "random extra latency, uniform in [0, jitter)")
 	seed := fs.Int64("seed", 1, "seed of the jitter and error-rate randomness")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	if err := parseFlags(fs, args, stdout, stderr); err != nil {
+		return err
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -17,8 +16,7 @@ import (
 // The secret is read from an environment variable, never from a flag, so it
 // does not end up in shell history or process listings.
 func runToken(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("token", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("token", "token [flags]", "Mint a caller JWT (HS256) for trying the gateway with auth on.")
 	secretEnv := fs.String("secret-env", "PUBLISHGATE_JWT_SECRET", "environment variable holding the HS256 secret (auth.hmacSecret)")
 	cfgPath := fs.String("config", getenv("PUBLISHGATE_CONFIG"), "take issuer, audience and claim names from this configuration's auth section")
 	envs := fs.String("environments", "*", `comma-separated environments the caller may see, or "*" for all`)
@@ -27,8 +25,8 @@ func runToken(args []string, getenv func(string) string, stdout, stderr io.Write
 	sub := fs.String("sub", "publishgate-cli", "subject (who the caller is)")
 	issuer := fs.String("issuer", "", "iss claim (default: auth.issuer of --config)")
 	audience := fs.String("audience", "", "aud claim (default: auth.audience of --config)")
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	if err := parseFlags(fs, args, stdout, stderr); err != nil {
+		return err
 	}
 	auth := config.DefaultAuth()
 	if *cfgPath != "" {

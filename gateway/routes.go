@@ -3,7 +3,10 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"mime"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql/handler"
@@ -48,11 +51,13 @@ func (g *Gateway) routes(resolver *graph.Resolver, ready readiness, opts Options
 		}
 		loaded.ServeHTTP(w, r)
 	})
-	mux.Handle("/graphql", g.limitRequest(g.streams(gql, g.protect(g.sec, perRequest))))
+	graphqlRoute := g.limitRequest(g.streams(gql, g.protect(g.sec, perRequest)))
 	if g.cfg.Security.Playground || opts.Demo {
-		mux.Handle("/playground", playground.Handler("publishgate", "/graphql", "/playground", playground.WithDefaultQuery(DefaultQuery)))
-		mux.Handle("/playground/", playground.Handler("publishgate", "/graphql", "/playground", playground.WithDefaultQuery(DefaultQuery)))
+		graphqlRoute = browsersToPlayground(graphqlRoute)
+		mux.Handle(playgroundPath, playground.Handler("publishgate", "/graphql", playgroundPath, playground.WithDefaultQuery(DefaultQuery)))
+		mux.Handle(playgroundPath+"/", playground.Handler("publishgate", "/graphql", playgroundPath, playground.WithDefaultQuery(DefaultQuery)))
 	}
+	mux.Handle("/graphql", graphqlRoute)
 	boardPage := board.Handler("/board", "/graphql")
 	mux.Handle("/board", boardPage)
 	mux.Handle("/board/", boardPage)
@@ -78,9 +83,48 @@ func (g *Gateway) routes(resolver *graph.Resolver, ready readiness, opts Options
 	})
 	mux.Handle("GET /metrics", g.obs.metrics.Handler())
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, "/playground", http.StatusFound)
+		http.Redirect(w, r, playgroundPath, http.StatusFound)
 	})
 	return g.obs.middleware(mux)
+}
+
+// playgroundPath is where the Playground is served (security.playground).
+const playgroundPath = "/playground"
+
+// browsersToPlayground sends a person who opens /graphql in a browser (a GET
+// that asks for HTML and names no operation) to the Playground, instead of
+// answering the CSRF refusal meant for scripts. A GET with a query or a
+// persisted query's extensions, a WebSocket upgrade, and every request that
+// does not ask for HTML reach next unchanged.
+func browsersToPlayground(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && !isWebSocket(r) && acceptsHTML(r.Header.Get("Accept")) {
+			if q := r.URL.Query(); !q.Has("query") && !q.Has("extensions") {
+				http.Redirect(w, r, playgroundPath, http.StatusFound)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// acceptsHTML reports whether an Accept header names text/html (with a
+// non-zero q), as a browser's navigation does. "*/*" alone does not count:
+// that is what curl and most HTTP libraries send.
+func acceptsHTML(accept string) bool {
+	for part := range strings.SplitSeq(accept, ",") {
+		mediaType, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil || mediaType != "text/html" {
+			continue
+		}
+		if q, ok := params["q"]; ok {
+			if v, err := strconv.ParseFloat(q, 64); err != nil || v <= 0 {
+				continue
+			}
+		}
+		return true
+	}
+	return false
 }
 
 // limitRequest bounds the body size and the duration of a GraphQL request.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -56,16 +57,22 @@ func (r *Resolver) publishJob(ctx context.Context, envName, botID string, refres
 }
 
 func (r *Resolver) toModel(res loader.Result) *model.PublishJob {
-	age := r.now().Sub(res.FetchedAt).Seconds()
-	if age < 0 {
-		age = 0
-	}
 	return &model.PublishJob{Job: res.Job, Freshness: model.Freshness{
 		FetchedAt:  res.FetchedAt,
-		AgeSeconds: age,
+		AgeSeconds: ageSeconds(r.now(), res.FetchedAt),
 		FromCache:  res.FromCache,
 		Stale:      res.Stale,
 	}}
+}
+
+// ageSeconds is how long before now fetchedAt was, in seconds rounded to the
+// millisecond: a fresh answer is microseconds old, which a Float prints as
+// 1.9751e-05, and no dashboard needs finer than a millisecond. Dividing whole
+// milliseconds by 1000 gives the float nearest to the decimal, so it prints
+// with at most 3 decimals. Never negative: replicas' clocks may disagree.
+func ageSeconds(now, fetchedAt time.Time) float64 {
+	ms := now.Sub(fetchedAt).Round(time.Millisecond).Milliseconds()
+	return float64(max(ms, 0)) / 1000
 }
 
 // primeIfRequested loads every bot's job in one batch when the current
