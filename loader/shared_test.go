@@ -42,7 +42,6 @@ func (h *slowWrites) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 	}
 }
 
-
 // TestAnswersComeBeforeTheWriteBackUnlessAwaited: with Redis, a Load
 // answers as soon as the bot is read, while its write-back is still held;
 // a Load under AwaitShared (the watcher's, which then tells the other
