@@ -10,11 +10,11 @@ test:
 generate:
 	go generate ./...
 
-# Micro-benchmarks next to their floors (see README: Performance).
+# Micro-benchmarks next to their floors (see docs/benchmarks.md).
 bench-micro:
 	go test -run '^$$' -bench . -benchtime 20x ./gateway/
 
-# The benchmark harness (bench/, README: Performance): simulators, Redis and
+# The benchmark harness (bench/, docs/benchmarks.md): simulators, Redis and
 # gateway replicas as separate processes, floors measured side by side.
 # `make bench` runs the whole matrix (about 15 minutes); `make bench-smoke`
 # 100 bots over 5 hosts, cold/warm/herd, one repetition (under 2 minutes).

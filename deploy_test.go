@@ -13,7 +13,7 @@ import (
 	"github.com/publishgate/publishgate/config"
 )
 
-// These tests hold the deployment files to what README "Operations" says of
+// These tests hold the deployment files to what docs/operations.md says of
 // them; `docker compose config` validates the compose file itself where a
 // Docker client is present (scripts/test.sh).
 

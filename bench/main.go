@@ -8,7 +8,7 @@
 // REST handler on the same cache (this binary in its REST role), then drives
 // each workload with vegeta at a fixed rate and reads what it cost from the
 // simulators' counters, /proc, the processes' Go runtime metrics and a
-// round-trip-counting proxy in front of Redis. See README, "Performance".
+// round-trip-counting proxy in front of Redis. See docs/benchmarks.md.
 //
 // With -baseline REV it also builds the publishgate binary of a git revision
 // and runs every cell with both binaries, alternately, repetition by
