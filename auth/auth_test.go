@@ -108,6 +108,33 @@ func TestVisibleKeepsOrder(t *testing.T) {
 	}
 }
 
+func TestBearerToken(t *testing.T) {
+	cases := []struct {
+		name   string
+		header string
+		want   string
+		wantOK bool
+	}{
+		{name: "a bearer token is returned", header: "Bearer abc.def.ghi", want: "abc.def.ghi", wantOK: true},
+		{name: "the scheme is case-insensitive", header: "bEARER abc", want: "abc", wantOK: true},
+		{name: "space around the token is trimmed", header: "Bearer   abc \t", want: "abc", wantOK: true},
+		{name: "a scheme with no token is a missing token", header: "Bearer ", want: "", wantOK: true},
+		{name: "a scheme alone is refused", header: "Bearer", wantOK: false},
+		{name: "another scheme is refused", header: "Basic dXNlcjpwYXNz", wantOK: false},
+		{name: "a bare token is refused", header: "abc.def.ghi", wantOK: false},
+		{name: "a leading space is refused (callers trim first)", header: " Bearer abc", wantOK: false},
+		{name: "an empty value is refused", header: "", wantOK: false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := auth.BearerToken(tc.header)
+			if got != tc.want || ok != tc.wantOK {
+				t.Errorf("BearerToken(%q) = (%q, %v), want (%q, %v)", tc.header, got, ok, tc.want, tc.wantOK)
+			}
+		})
+	}
+}
+
 func TestMiddlewareOpenAndClosed(t *testing.T) {
 	v := verifier(t)
 	seen := func(w http.ResponseWriter, r *http.Request) {
@@ -123,6 +150,8 @@ func TestMiddlewareOpenAndClosed(t *testing.T) {
 	}{
 		{name: "open gateway lets anyone see everything", v: nil, want: 200},
 		{name: "no token", v: v, want: 401},
+		{name: "another scheme", v: v, header: "Basic dXNlcjpwYXNz", want: 401},
+		{name: "a lower-case scheme with a valid token", v: v, header: "bearer " + token(t, jwt.MapClaims{"envs": "dev"}), want: 200},
 		{name: "token too large", v: v, header: "Bearer " + strings.Repeat("a", 9<<10), want: 401},
 		{name: "valid token", v: v, header: "Bearer " + token(t, jwt.MapClaims{"envs": "dev"}), want: 200},
 		{name: "valid token for another environment", v: v, header: "Bearer " + token(t, jwt.MapClaims{"envs": "qa"}), want: http.StatusTeapot},

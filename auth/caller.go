@@ -9,6 +9,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/publishgate/publishgate/internal/clip"
 )
 
 // Sentinel errors; graph maps them to UNAUTHENTICATED and FORBIDDEN.
@@ -79,7 +81,7 @@ func Authorize(ctx context.Context, env string) error {
 	case c.MaySee(env):
 		return nil
 	}
-	return fmt.Errorf("%w: not permitted to see environment %q", ErrForbidden, truncate(env, 64))
+	return fmt.Errorf("%w: not permitted to see environment %q", ErrForbidden, clip.String(env, 64))
 }
 
 // AuthorizePublish returns nil when the caller of ctx holds the publish
@@ -108,11 +110,4 @@ func Visible[T any](ctx context.Context, items []T, name func(T) string) []T {
 		}
 	}
 	return out
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

@@ -23,7 +23,12 @@ func Middleware(v *Verifier, logger *slog.Logger, next http.Handler) http.Handle
 			next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), Open())))
 			return
 		}
-		raw, ok := bearer(r.Header.Get("Authorization"))
+		// An absent or empty header is ("", true), so that Verify reports
+		// it as a missing token.
+		raw, ok := "", true
+		if h := r.Header.Get("Authorization"); h != "" {
+			raw, ok = BearerToken(h)
+		}
 		var (
 			caller *Caller
 			err    error
@@ -43,13 +48,14 @@ func Middleware(v *Verifier, logger *slog.Logger, next http.Handler) http.Handle
 	})
 }
 
-// bearer extracts the token of an Authorization header; ok is false when
-// the header is absent or not of the Bearer scheme. An empty header is
-// (""; true) so that it is reported as a missing token.
-func bearer(h string) (string, bool) {
-	if h == "" {
-		return "", true
-	}
+// BearerToken returns the token of an Authorization header value of the
+// Bearer scheme (RFC 6750 §2.1; the scheme name is case-insensitive): the
+// text after the first space, trimmed of surrounding white space. ok is
+// false when the value has no space or its scheme is not Bearer; "Bearer "
+// is ("", true), a missing token. The value is taken as given: the HTTP
+// header arrives trimmed by net/http, and a WebSocket connection_init
+// payload is trimmed by its caller.
+func BearerToken(h string) (token string, ok bool) {
 	scheme, tok, found := strings.Cut(h, " ")
 	if !found || !strings.EqualFold(scheme, "Bearer") {
 		return "", false

@@ -11,6 +11,8 @@ import (
 	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/time/rate"
+
+	"github.com/publishgate/publishgate/internal/clip"
 )
 
 // Leeway is the clock skew tolerated on exp, nbf and iat.
@@ -169,7 +171,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Caller, error) {
 	}
 	publish, _ := claims[v.publishClaim].(bool)
 	sub, _ := claims["sub"].(string)
-	return NewCaller(truncate(sub, 128), envs, publish), nil
+	return NewCaller(clip.String(sub, 128), envs, publish), nil
 }
 
 // reason says why a token was refused, in words that quote nothing from it.

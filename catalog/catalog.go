@@ -11,7 +11,9 @@ import (
 	"sync/atomic"
 )
 
-// ErrUnknownEnvironment means no environment of that name is configured.
+// ErrUnknownEnvironment means no environment of that name is configured. It
+// is the one sentinel for the concept: the loader and the publisher wrap it
+// too when a key or a request names an environment they have no client for.
 var ErrUnknownEnvironment = errors.New("unknown environment")
 
 // Bot is one bot of an environment.

@@ -89,15 +89,15 @@ func (g *Gateway) wsInit(ctx context.Context, payload transport.InitPayload) (co
 		if header == "" {
 			header, _ = ctx.Value(upgradeAuthKey{}).(string)
 		}
-		scheme, raw, ok := strings.Cut(strings.TrimSpace(header), " ")
+		raw, ok := auth.BearerToken(strings.TrimSpace(header))
 		var err error
 		switch {
 		case header == "":
 			err = errors.New("unauthenticated: no Authorization in connection_init")
-		case !ok || !strings.EqualFold(scheme, "Bearer"):
+		case !ok:
 			err = errors.New("unauthenticated: Authorization is not Bearer <JWT>")
 		default:
-			caller, err = v.Verify(ctx, strings.TrimSpace(raw))
+			caller, err = v.Verify(ctx, raw)
 		}
 		if err != nil {
 			// The reason, never the token.

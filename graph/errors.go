@@ -15,7 +15,6 @@ import (
 	"github.com/publishgate/publishgate/auth"
 	"github.com/publishgate/publishgate/catalog"
 	"github.com/publishgate/publishgate/live"
-	"github.com/publishgate/publishgate/loader"
 	"github.com/publishgate/publishgate/publish"
 	"github.com/publishgate/publishgate/upstream"
 )
@@ -67,8 +66,7 @@ func Code(err error) string {
 		errors.Is(err, publish.ErrBadRequest), errors.Is(err, publish.ErrKeyReused),
 		errors.Is(err, live.ErrTooManyRefs), errors.Is(err, live.ErrTooManySubscriptions):
 		return CodeBadUserInput
-	case errors.Is(err, catalog.ErrUnknownEnvironment), errors.Is(err, loader.ErrUnknownEnvironment),
-		errors.Is(err, upstream.ErrBotNotFound):
+	case errors.Is(err, catalog.ErrUnknownEnvironment), errors.Is(err, upstream.ErrBotNotFound):
 		return CodeNotFound
 	case errors.Is(err, upstream.ErrUnauthorized):
 		return CodeUpstreamUnauth

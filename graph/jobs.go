@@ -12,6 +12,7 @@ import (
 
 	"github.com/publishgate/publishgate/catalog"
 	"github.com/publishgate/publishgate/graph/model"
+	"github.com/publishgate/publishgate/internal/clip"
 	"github.com/publishgate/publishgate/loader"
 	"github.com/publishgate/publishgate/upstream"
 )
@@ -25,16 +26,9 @@ func (r *Resolver) ref(ctx context.Context, envName, botID string) (*catalog.Env
 		return nil, &BotError{Environment: envName, BotID: botID, Err: err}
 	}
 	if !r.BotIDs.Valid(botID) {
-		return nil, &BotError{Environment: envName, BotID: botID, Err: fmt.Errorf("%w: %q is not a Kore.ai bot ID (st- followed by a UUID)", ErrBadInput, truncate(botID, 80))}
+		return nil, &BotError{Environment: envName, BotID: botID, Err: fmt.Errorf("%w: %q is not a Kore.ai bot ID (st- followed by a UUID)", ErrBadInput, clip.String(botID, 80))}
 	}
 	return env, nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
 
 // publishJob loads one bot's job through the request's dataloader.

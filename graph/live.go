@@ -9,7 +9,6 @@ import (
 	"github.com/publishgate/publishgate/catalog"
 	"github.com/publishgate/publishgate/graph/model"
 	"github.com/publishgate/publishgate/live"
-	"github.com/publishgate/publishgate/loader"
 	"github.com/publishgate/publishgate/publish"
 )
 
@@ -56,7 +55,7 @@ func (r *Resolver) publishBot(ctx context.Context, envName, botID, comment strin
 		return nil, err
 	}
 	if r.Publisher == nil {
-		return nil, &BotError{Environment: envName, BotID: botID, Err: loader.ErrUnknownEnvironment}
+		return nil, &BotError{Environment: envName, BotID: botID, Err: catalog.ErrUnknownEnvironment}
 	}
 	key := ""
 	if idempotencyKey != nil {

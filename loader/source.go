@@ -16,11 +16,9 @@ import (
 
 	"github.com/publishgate/publishgate/budget"
 	"github.com/publishgate/publishgate/cache"
+	"github.com/publishgate/publishgate/catalog"
 	"github.com/publishgate/publishgate/upstream"
 )
-
-// ErrUnknownEnvironment means a key names an environment with no fetcher.
-var ErrUnknownEnvironment = errors.New("unknown environment")
 
 // Key names one lookup: a bot of an environment, and whether the cache must
 // be bypassed.
@@ -226,7 +224,7 @@ func (s *Source) Load(ctx context.Context, keys []Key) []Outcome {
 	)
 	for i, k := range keys {
 		if _, ok := s.fetchers[k.Environment]; !ok {
-			out[i].Err = fmt.Errorf("%w %q", ErrUnknownEnvironment, k.Environment)
+			out[i].Err = fmt.Errorf("%w %q", catalog.ErrUnknownEnvironment, k.Environment)
 			continue
 		}
 		if ck := k.cacheKey(); !k.Refresh && !seen[ck] {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/publishgate/publishgate/auth"
+	"github.com/publishgate/publishgate/catalog"
 	"github.com/publishgate/publishgate/loader"
 	"github.com/publishgate/publishgate/upstream"
 )
@@ -127,7 +128,7 @@ func (p *Publisher) Publish(ctx context.Context, req Request) (res loader.Result
 	starter, ok := p.starters[req.Environment]
 	if !ok {
 		outcome = "refused"
-		return loader.Result{}, fmt.Errorf("%w %q", loader.ErrUnknownEnvironment, req.Environment)
+		return loader.Result{}, fmt.Errorf("%w %q", catalog.ErrUnknownEnvironment, req.Environment)
 	}
 	comment := strings.TrimSpace(req.VersionComment)
 	if comment == "" || len(comment) > maxCommentLen {
