@@ -218,7 +218,7 @@ func testCacheFreshnessAndStaleOnError(t *testing.T, withRedis bool) {
 	}
 	for i, b := range third {
 		if b.PublishStatus == nil || !b.PublishStatus.Freshness.Stale || !b.PublishStatus.Freshness.FromCache {
-			t.Fatalf("bots[%d] = %+v, want the stale answer", i, b)
+			t.Fatalf("bots[%d] = %+v (%+v), want the stale answer", i, b, b.PublishStatus)
 		}
 	}
 	testkit.Eventually(t, 5*time.Second, "the background refreshes never reached the upstream", func() bool {

@@ -11,11 +11,12 @@ import (
 
 // firstFlush is when a batch whose reads are not all back yet writes back
 // what it has: the replicas waiting for its bots must not wait for its
-// slowest host. It is the waiters' check interval (RedisCoordinator.CheckInterval):
-// they claim again then anyway, and a batch of a thousand bots, whose
-// reads take a few hundred milliseconds on a small machine, is written back
-// in one round trip. Later flushes come at doubling intervals, so a batch
-// of any length makes a handful of write-back round trips.
+// slowest host. It is the waiters' check interval
+// (RedisCoordinator.CheckInterval): they claim again then anyway, and a
+// batch of a thousand bots, whose reads take a few hundred milliseconds on
+// a small machine, is written back in one round trip. Later flushes come at
+// doubling intervals, so a batch of any length makes a handful of
+// write-back round trips.
 const firstFlush = 250 * time.Millisecond
 
 // fetchCoordinated reads the bots of fs with the other replicas: one claim
@@ -125,11 +126,9 @@ type claimed struct {
 // fetchClaimed reads the claimed bots and hands them to the coordinator,
 // which writes them to Redis, releases the locks and tells the waiting
 // replicas: when every read is back, or earlier for those back by
-// firstFlush, then at doubling intervals. A flight is answered as soon as
-// its read is back, before its write-back (its waiters need not wait for
-// Redis; the bot's fill lock, released by the write, holds the other
-// replicas' claims off until then), and marked written after it, for the
-// callers that tell other replicas to look (AwaitShared).
+// firstFlush, then at doubling intervals. A flight is answered once its
+// bot is written: whoever it answers may tell other replicas to look (the
+// watcher does), and they must find it.
 func (s *Source) fetchClaimed(ctx context.Context, cs []claimed) {
 	type read struct {
 		f    *flight
@@ -173,7 +172,7 @@ func (s *Source) fetchClaimed(ctx context.Context, cs []claimed) {
 			s.cacheFailed(ctx, err)
 		}
 		for _, r := range batch {
-			r.f.written()
+			r.f.resolve(r.r)
 		}
 		batch = batch[:0]
 	}
@@ -187,7 +186,6 @@ func (s *Source) fetchClaimed(ctx context.Context, cs []claimed) {
 				flush()
 				return
 			}
-			r.f.answer(r.r) // in the local cache already (s.local)
 			batch = append(batch, r)
 		case <-t.C:
 			flush()

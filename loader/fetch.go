@@ -27,46 +27,14 @@ type flight struct {
 	key     cache.Key
 	since   time.Time // an entry fetched after this answers it
 	started time.Time
-	done    chan struct{} // closed when res is set
-	// shared is closed once res is where every replica reads it (the
-	// shared cache), or never will be (a failure, a failed write): the
-	// coordinated path answers first and writes back after.
-	shared chan struct{}
-	res    fetchResult
+	done    chan struct{}
+	res     fetchResult
 }
 
-func newFlight(k cache.Key, since, started time.Time) *flight {
-	return &flight{key: k, since: since, started: started, done: make(chan struct{}), shared: make(chan struct{})}
-}
-
-// resolve answers the flight, its result already shared (or never to be).
 func (f *flight) resolve(r fetchResult) {
-	f.answer(r)
-	f.written()
-}
-
-// answer gives the flight's waiters its result; written must follow once
-// the result is written back.
-func (f *flight) answer(r fetchResult) {
 	f.res = r
 	close(f.done)
 }
-
-// written marks the flight's result as written back.
-func (f *flight) written() { close(f.shared) }
-
-type awaitSharedKey struct{}
-
-// AwaitShared returns a context whose Loads answer only once what they
-// fetched is in the shared cache, for a caller that tells other replicas
-// to read it there (the watcher). Other callers get their answers as soon
-// as they are read, while the write-back is under way: a replica that asks
-// meanwhile finds the fill lock held and waits for the write's notice.
-func AwaitShared(ctx context.Context) context.Context {
-	return context.WithValue(ctx, awaitSharedKey{}, true)
-}
-
-func awaitsShared(ctx context.Context) bool { v, _ := ctx.Value(awaitSharedKey{}).(bool); return v }
 
 // fetchAll fetches every key: each bot is read at most once at a time in
 // this process (a batch joins the read another batch has in flight) and,
@@ -94,7 +62,7 @@ func (s *Source) fetchAll(ctx context.Context, keys []Key, since func(Key) time.
 				}
 				continue
 			}
-			f := newFlight(ck, since(k), s.now())
+			f := &flight{key: ck, since: since(k), started: s.now(), done: make(chan struct{})}
 			s.flights[ck] = f
 			owned = append(owned, f)
 			wait[k] = f
@@ -106,20 +74,12 @@ func (s *Source) fetchAll(ctx context.Context, keys []Key, since func(Key) time.
 		if s.testHookWaiting != nil {
 			s.testHookWaiting()
 		}
-		shared := awaitsShared(ctx)
 		for k, f := range wait {
 			select {
 			case <-f.done:
 				results[k] = f.res
 			case <-ctx.Done():
 				results[k] = fetchResult{err: &upstream.Error{Kind: upstream.ErrTimeout, Err: context.Cause(ctx)}}
-				continue
-			}
-			if shared {
-				select {
-				case <-f.shared:
-				case <-ctx.Done():
-				}
 			}
 		}
 		if ctx.Err() != nil {
@@ -164,12 +124,7 @@ func (s *Source) land(owned []*flight) {
 		select {
 		case <-f.done:
 		default:
-			f.answer(fetchResult{err: &upstream.Error{Kind: upstream.ErrUnavailable, Message: "the read was abandoned"}})
-		}
-		select {
-		case <-f.shared:
-		default:
-			f.written()
+			f.resolve(fetchResult{err: &upstream.Error{Kind: upstream.ErrUnavailable, Message: "the read was abandoned"}})
 		}
 	}
 }

@@ -48,7 +48,7 @@ func TestARefreshDoesNotTakeACallFromBeforeIt(t *testing.T) {
 			s := NewSource(cache.NewMemory(policy), policy, map[string]Fetcher{"e": f}, WithClock(func() time.Time { return asked }))
 			defer s.Close()
 			k := cache.Key{Environment: "e", BotID: "b"}
-			early := newFlight(k, time.Time{}, t0)
+			early := &flight{key: k, started: t0, done: make(chan struct{})}
 			s.flights[k] = early
 			var once sync.Once
 			s.testHookWaiting = func() {

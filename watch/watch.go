@@ -296,9 +296,7 @@ func (w *Watcher) batch(ctx context.Context, round time.Time, ids []string) ([]r
 	if len(keys) == 0 {
 		return nil, 0
 	}
-	// The followers read what it fetched from Redis once announced: answer
-	// only once it is there.
-	outs := w.src.Load(loader.AwaitShared(ctx), keys)
+	outs := w.src.Load(ctx, keys)
 	if ctx.Err() != nil {
 		return nil, 0
 	}
