@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -168,20 +169,10 @@ func (h *harness) coldBudget(ctx context.Context, t *topology, b binary, floors 
 	rec := h.record(ctx, gw, workColdBudget, t, h.opts.duration)
 	s, _, err := h.passOf(ctx, t, m, drive, 0)
 	if perr := rec.wait(); err == nil {
-		err = cmpErr(resetErr, perr)
+		err = errors.Join(resetErr, perr)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("cold-budget: %w", err)
 	}
 	return []result{{workColdBudget, rep{s, floors[workCold]}}}, nil
-}
-
-// cmpErr is the first of errs that is not nil.
-func cmpErr(errs ...error) error {
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }

@@ -78,13 +78,6 @@ func (b *Batch) runAll(ctx context.Context, s *redis.Script, keys []string, args
 	for i, k := range keys {
 		calls[i] = script.Call{Keys: []string{k}, Args: argv}
 	}
-	cmds, err := script.Run(ctx, b.c, s, calls)
-	if err != nil {
-		for _, cmd := range cmds {
-			if cmd.Err() == nil {
-				cmd.SetErr(err)
-			}
-		}
-	}
+	cmds, _ := script.Run(ctx, b.c, s, calls) // a failed pipeline sets every command's error
 	return cmds
 }

@@ -31,9 +31,9 @@ func NewToken() string { return rand.Text() }
 // ReleaseMany deletes each of KEYS that still holds its token (ARGV[i] for
 // KEYS[i]) and returns how many it deleted. The keys must share one slot
 // (one hash tag) in a Cluster: the cache's batch step releases the fill
-// locks of one bucket with one call. In a pipeline, send it with EvalSha and
-// run it again with Eval where the answer is NOSCRIPT (as Batch does), or
-// with Eval.
+// locks of one script group (an environment; on a Cluster, one bucket) with
+// one call. In a pipeline, send it with
+// internal/script (EVALSHA, then EVAL where the answer is NOSCRIPT).
 var ReleaseMany = redis.NewScript(`
 local n = 0
 for i, k in ipairs(KEYS) do
